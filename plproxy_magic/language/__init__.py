@@ -1,0 +1,1 @@
+"""The PL/Proxy body language: scanner, parser and the AST they produce."""
