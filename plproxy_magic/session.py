@@ -1,0 +1,555 @@
+"""Session: the registry of clusters and proxy functions, and the calls made through them.
+
+A Session holds everything the kernel knows (clusters, functions, routing functions,
+connections, sandboxes); nothing lives in module globals except the one default session the
+magics use (:func:`default_session`). Its methods are the Python API:
+
+* :meth:`Session.add_cluster` / :meth:`Session.drop_cluster`
+* :meth:`Session.execute`: a script of ``CREATE FUNCTION ... LANGUAGE plproxy`` and calls
+* :meth:`Session.sql`: one call statement -> DataFrame; :meth:`Session.call` from Python
+* :meth:`Session.run`: ad-hoc SQL on a cluster's partitions
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pglast
+from pglast import ast
+from pglast.parser import ParseError
+
+from plproxy_magic import calls as _calls
+from plproxy_magic.cluster import Cluster
+from plproxy_magic.connections import ConnectionPool
+from plproxy_magic.errors import CallError, ClusterError, PlProxyError, RoutingError
+from plproxy_magic.evaluate import BUILTIN_FUNCTIONS, Evaluator, SqlFallback, compile_local
+from plproxy_magic.execute import Executor, PartResult, Task
+from plproxy_magic.function import ProxyFunction, compile_function, function_language
+from plproxy_magic.language.ast import ArgRef, ClusterName, ConnectString, FuncCall, SplitAll, UnknownRef
+from plproxy_magic.pgtypes import TypeRef
+from plproxy_magic.query import RemoteQuery, local_query, remote_query
+from plproxy_magic.result import frame, to_frame
+from plproxy_magic.routing import Route, route
+
+if TYPE_CHECKING:
+    from plproxy_magic.sandbox import Sandbox
+
+__all__ = ["ProxyCallable", "Session", "default_session"]
+
+
+@dataclass
+class _Plan:
+    """What a function needs at call time, computed once per definition."""
+
+    fn: ProxyFunction
+    remote: RemoteQuery | None  # None for dynamic RECORD (depends on the call's coldefs)
+    hash_eval: Evaluator | None
+    cluster_eval: Evaluator | None
+    connect_eval: Evaluator | None
+    split: tuple[int, ...]
+
+
+class ProxyCallable:
+    """The Python callable a definition creates: ``get_user_name()`` -> DataFrame."""
+
+    def __init__(self, session: Session, name: str) -> None:
+        self._session = session
+        self.__name__ = name
+
+    def __call__(self, *args: Any, columns: Any = None, **kwargs: Any) -> pd.DataFrame:
+        """Call the proxy function; ``columns`` is the AS list of a dynamic RECORD function."""
+        coldefs = _coldefs(columns) if columns is not None else None
+        return self._session.call(self.__name__, *args, coldefs=coldefs, **kwargs)
+
+    @property
+    def definitions(self) -> list[ProxyFunction]:
+        return list(self._session._functions[self.__name__.lower()])
+
+    def __repr__(self) -> str:
+        sigs = ", ".join(fn.label for fn in self.definitions)
+        return f"<proxy function {sigs}>"
+
+
+def _coldefs(columns: Any) -> tuple[tuple[str, TypeRef], ...]:
+    """``columns=`` as ``"id int, name text"``, a dict or (name, type) pairs."""
+    from plproxy_magic.pgtypes import parse_type
+
+    if isinstance(columns, str):
+        stmt = pglast.parse_sql(f"SELECT * FROM f() AS t({columns})")[0].stmt
+        rf = stmt.fromClause[0]
+        return tuple((c.colname, _calls.typeref_from_ast(c.typeName)) for c in rf.coldeflist)
+    items = columns.items() if isinstance(columns, Mapping) else columns
+    return tuple((str(n), t if isinstance(t, TypeRef) else parse_type(str(t))) for n, t in items)
+
+
+class Session:
+    """Clusters, proxy functions and their calls. Thread-safe for concurrent calls."""
+
+    def __init__(self, *, max_workers: int = 32, partition_column: str | None = None) -> None:
+        self.clusters: dict[str, Cluster] = {}
+        self._functions: dict[str, list[ProxyFunction]] = {}
+        self._plans: dict[int, _Plan] = {}
+        self.routing_functions: dict[str, Callable[..., Any]] = {}
+        self.sql_fallback: SqlFallback | None = None
+        self.partition_column = partition_column
+        self.pool = ConnectionPool()
+        self.executor = Executor(self.pool, max_workers)
+        self.sandboxes: list[Sandbox] = []
+        self._listeners: list[Callable[[str, ProxyCallable], None]] = []
+        self._lock = threading.RLock()
+        self._rng = random.Random()
+        #: the functions the last :meth:`execute` defined, in order
+        self.last_defined: list[ProxyFunction] = []
+
+    # -- clusters ---------------------------------------------------------------------------
+
+    def add_cluster(
+        self,
+        name: str,
+        partitions: Sequence[str],
+        *,
+        replicas: Mapping[int, Sequence[str]] | None = None,
+        **options: object,
+    ) -> Cluster:
+        """Register (or replace) cluster ``name``; validated now, not at the first call."""
+        cluster = Cluster.define(name, partitions, options, replicas)
+        with self._lock:
+            old = self.clusters.get(name)
+            self.clusters[name] = cluster
+        if old is not None:
+            self.pool.drop(name)
+        return cluster
+
+    def drop_cluster(self, name: str) -> None:
+        """Forget cluster ``name`` and close its connections."""
+        with self._lock:
+            if name not in self.clusters:
+                raise ClusterError(f"Pl/Proxy: cluster not found: {name}")
+            del self.clusters[name]
+        self.pool.drop(name)
+
+    def cluster(self, name: str) -> Cluster:
+        try:
+            return self.clusters[name]
+        except KeyError:
+            raise ClusterError(f"Pl/Proxy: cluster not found: {name}") from None
+
+    # -- functions --------------------------------------------------------------------------
+
+    @property
+    def functions(self) -> dict[str, ProxyCallable]:
+        """Defined proxy functions by name, each a callable returning a DataFrame."""
+        return {name: ProxyCallable(self, name) for name in self._functions}
+
+    def on_define(self, listener: Callable[[str, ProxyCallable], None]) -> None:
+        """Call ``listener(name, callable)`` after each definition (the magics use it)."""
+        self._listeners.append(listener)
+
+    def routing_function(self, fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+        """Register a Python function usable in RUN ON / CLUSTER / CONNECT expressions.
+
+        Use as ``@session.routing_function`` or ``session.routing_function(f, name="x")``.
+        It receives the SQL arguments as Python values and returns a value, or an iterable
+        of values for a set-returning function.
+        """
+
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+            with self._lock:
+                self.routing_functions[(name or f.__name__).lower()] = f
+                self._plans.clear()
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def define(self, fn: ProxyFunction) -> ProxyCallable:
+        """Register a compiled function, replacing one with the same name and arg count."""
+        key = fn.name.lower()
+        with self._lock:
+            defs = [f for f in self._functions.get(key, []) if len(f.args) != len(fn.args)]
+            defs.append(fn)
+            self._functions[key] = defs
+            self._plans = {k: p for k, p in self._plans.items() if p.fn.name.lower() != key}
+        callable_ = ProxyCallable(self, fn.name)
+        for listener in self._listeners:
+            listener(fn.name, callable_)
+        return callable_
+
+    def _resolve_function(self, name: str, nargs: int, kwnames: Sequence[str]) -> ProxyFunction:
+        parts = name.split(".")
+        key = parts[-1].lower()
+        defs = self._functions.get(key, [])
+        if len(parts) > 1:
+            defs = [f for f in defs if f.schema.lower() == parts[-2].lower()]
+        total = nargs + len(kwnames)
+        matches = [f for f in defs if f.min_args <= total <= len(f.args)]
+        if len(matches) == 1:
+            return matches[0]
+        if not defs:
+            raise CallError(f"function {name}() does not exist: no proxy function of that name "
+                            "is defined in this session")  # fmt: skip
+        sigs = ", ".join(f"{f.schema}.{f.name}({', '.join(p.type.cast for p in f.args)})" for f in defs)
+        raise CallError(f"function {name} with {total} argument(s) does not exist; defined: {sigs}")
+
+    # -- scripts ----------------------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame | None:
+        """Run a script of proxy definitions and calls; returns the last call's DataFrame.
+
+        Everything is parsed first, so a syntax error anywhere runs nothing.
+        """
+        stmts = _calls.parse_statements(sql)
+        plan: list[tuple[str, Any, str]] = []
+        for stmt, text in stmts:
+            if isinstance(stmt, ast.CreateFunctionStmt):
+                lang = function_language(stmt)
+                if lang != "plproxy":
+                    fname = ".".join(n.sval for n in stmt.funcname)
+                    raise CallError(
+                        f"function {fname} is LANGUAGE {lang}, not plproxy: only proxy "
+                        "functions are defined in the kernel; create it on the partitions "
+                        "with %%plproxy --cluster NAME (or Session.run)",
+                        sqlstate="0A000",
+                    )
+                plan.append(("define", compile_function(stmt, text), text))
+            else:
+                call = _calls.parse_call(stmt, params)
+                if call is None:
+                    raise CallError(
+                        f"not a proxy function call: {text[:60]!r}; calls look like "
+                        "SELECT * FROM f(...) or SELECT f(...). Run other SQL on the "
+                        "partitions with %%plproxy --cluster NAME",
+                        sqlstate="0A000",
+                    )
+                plan.append(("call", call, text))
+        result: pd.DataFrame | None = None
+        self.last_defined = [item for kind, item, _ in plan if kind == "define"]
+        for kind, item, _ in plan:
+            if kind == "define":
+                self.define(item)
+            else:
+                result = self._call(item)
+        return result
+
+    def sql(self, query: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        """One call statement (``SELECT * FROM f(...)``) -> DataFrame."""
+        result = self.execute(query, params)
+        if result is None:
+            raise CallError("the query contains no proxy function call")
+        return result
+
+    def call(
+        self,
+        name: str,
+        *args: Any,
+        coldefs: Sequence[tuple[str, TypeRef]] | None = None,
+        **kwargs: Any,
+    ) -> pd.DataFrame:
+        """Call proxy function ``name`` with Python values."""
+        return self._call(_calls.Call(name, args, kwargs, tuple(coldefs) if coldefs else None))
+
+    def _call(self, call: _calls.Call) -> pd.DataFrame:
+        fn = self._resolve_function(call.name, len(call.args), list(call.kwargs))
+        try:
+            df = self._invoke(fn, call)
+        except PlProxyError as exc:
+            raise exc.for_function(fn.label) from None
+        if call.projection is not None:
+            missing = [c for c in call.projection if c not in df.columns]
+            if missing:
+                raise CallError(f'column "{missing[0]}" does not exist', sqlstate="42703")
+            keep = ([self.partition_column] if self.partition_column in df.columns else [])
+            df = df[keep + list(call.projection)]
+        if call.alias and fn.kind != "composite":
+            df = df.rename(columns={fn.result_name: call.alias})
+        return df
+
+    # -- the call pipeline: arguments -> route -> tasks -> execute -> frame -----------------
+
+    def _arguments(self, fn: ProxyFunction, call: _calls.Call) -> list[Any]:
+        args = fn.args
+        values: list[Any] = list(call.args) + [_MISSING] * (len(args) - len(call.args))
+        for key, value in call.kwargs.items():
+            idx = next((i for i, p in enumerate(args) if (p.name or "").lower() == key.lower()), None)
+            if idx is None:
+                raise CallError(f'function {fn.name} has no argument "{key}"')
+            if values[idx] is not _MISSING:
+                raise CallError(f'argument "{key}" given twice')
+            values[idx] = value
+        out = []
+        for p, v in zip(args, values, strict=True):
+            if v is _MISSING:
+                raise CallError(f"function {fn.name}: argument {p.name or '?'} is missing "
+                                "(defaults of proxy functions are not evaluated in the kernel)")  # fmt: skip
+            out.append(_normalize(p.type, v))
+        return out
+
+    def _plan(self, fn: ProxyFunction) -> _Plan:
+        plan = self._plans.get(id(fn))
+        if plan is not None and plan.fn is fn:
+            return plan
+        body = fn.body
+        resolve = self._resolver()
+
+        def local(spec: object, form: str) -> Evaluator | None:
+            if isinstance(spec, FuncCall):
+                return compile_local(local_query(spec.sql, form), resolve, self.sql_fallback, label=fn.label)
+            return None
+
+        split: tuple[int, ...] = ()
+        if isinstance(body.split, SplitAll):
+            split = tuple(i for i, p in enumerate(fn.args) if p.type.array)
+        elif body.split:
+            split = tuple(r.index for r in body.split)
+        plan = _Plan(
+            fn,
+            None if fn.kind == "record" and body.select is None else remote_query(fn),
+            local(body.run_on, "select * from "),
+            local(body.cluster, "select "),
+            local(body.connect, "select * from "),
+            split,
+        )
+        with self._lock:
+            self._plans[id(fn)] = plan
+        return plan
+
+    def _resolver(self) -> Callable[[str], Callable[..., Any] | None]:
+        user = self.routing_functions
+
+        def resolve(name: str) -> Callable[..., Any] | None:
+            key = name.lower()
+            short = key.rsplit(".", 1)[-1]
+            return user.get(key) or user.get(short) or (
+                BUILTIN_FUNCTIONS.get(short) if key in (short, f"pg_catalog.{short}") else None
+            )
+
+        return resolve
+
+    def _target(self, plan: _Plan, values: Sequence[Any]) -> Cluster:
+        """The cluster a call runs on: CLUSTER name/func, or CONNECT's one-partition cluster."""
+        body = plan.fn.body
+        if body.connect is not None:
+            spec = body.connect
+            if isinstance(spec, ConnectString):
+                connstr: Any = spec.connstr
+            elif isinstance(spec, ArgRef):
+                connstr = values[spec.index]
+            elif isinstance(spec, UnknownRef):
+                raise RoutingError(f'column "{spec.name}" does not exist', sqlstate="42703")
+            else:
+                assert plan.connect_eval is not None
+                connstr = _one_text(plan.connect_eval(values), "select * from ...")
+            if connstr is None:
+                raise RoutingError("Cluster/connect name map func returned NULL")
+            return Cluster(f"connect:{connstr}", (str(connstr),))
+        spec_c = body.cluster
+        if isinstance(spec_c, ClusterName):
+            return self.cluster(spec_c.name)
+        assert plan.cluster_eval is not None
+        name = _one_text(plan.cluster_eval(values), "select ...")
+        if name is None:
+            raise RoutingError("Cluster/connect name map func returned NULL")
+        return self.cluster(str(name))
+
+    def route(self, fn: ProxyFunction, values: Sequence[Any]) -> tuple[Cluster, Route]:
+        """Where a call with these (normalised) argument values goes, without running it."""
+        plan = self._plan(fn)
+        cluster = self._target(plan, values)
+        if fn.body.connect is not None:
+            return cluster, Route([0])
+        r = route(
+            fn.body.run_on,
+            values,
+            len(cluster.partitions),
+            cluster.canonical,
+            modular=cluster.options.modular_mapping,
+            setof=fn.setof,
+            split=plan.split,
+            rng=self._rng,
+            hash_source=plan.hash_eval,
+        )
+        return cluster, r
+
+    def _invoke(self, fn: ProxyFunction, call: _calls.Call) -> pd.DataFrame:
+        values = self._arguments(fn, call)
+        kind = fn.kind
+        if kind == "record":
+            if call.scalar_context:
+                raise PlProxyError("Function used in wrong context")
+            if not call.coldefs:
+                raise CallError(
+                    'a column definition list is required for functions returning "record"',
+                    sqlstate="42601",
+                )
+        elif call.coldefs:
+            raise CallError(
+                "a column definition list is only allowed for functions returning \"record\"",
+                sqlstate="42601",
+            )
+        columns = (
+            [n for n, _ in call.coldefs] if kind == "record" and call.coldefs
+            else [str(p.name) for p in fn.out_columns] if kind == "composite"
+            else [fn.result_name]
+        )  # fmt: skip
+        if fn.strict and any(v is None for v in values):
+            rows: list[tuple[Any, ...]] = [] if fn.setof else [(None,) * len(columns)]
+            return frame(columns, rows, partition_column=None)
+
+        plan = self._plan(fn)
+        remote = plan.remote
+        if remote is None:
+            from plproxy_magic.query import default_query
+
+            remote = default_query(fn, call.coldefs)
+        cluster, r = self.route(fn, values)
+        tasks = []
+        for p in r.partitions:
+            vals = r.split[p] if r.split is not None else values
+            tasks.append(Task(p, cluster.partitions[p], [(remote.sql, remote.params(vals))]))
+        opts = cluster.options
+        results: list[PartResult] = self.executor.run(
+            cluster.name,
+            tasks,
+            lifetime=opts.connection_lifetime,
+            timeout=opts.query_timeout,
+        )
+        scalar = kind in ("scalar", "void")
+        return to_frame(
+            results,
+            columns,
+            scalar=scalar,
+            setof=fn.setof,
+            partition_column=self.partition_column,
+        )
+
+    # -- ad-hoc SQL on partitions -----------------------------------------------------------
+
+    def run(
+        self,
+        cluster: str,
+        sql: str,
+        *,
+        run_on: str | int = "all",
+        params: Sequence[Any] | None = None,
+    ) -> pd.DataFrame:
+        """Run ``sql`` (one or more statements) on the partitions of ``cluster``.
+
+        ``run_on``: ``"all"``, ``"any"`` or a partition number. Statements run in order on
+        each partition, partitions in parallel. The result: the last statement's rows
+        concatenated in partition order if it returns rows, else a per-partition status
+        table (``partition``, ``database``, ``status``, ``rows``).
+        """
+        c = self.cluster(cluster)
+        try:
+            statements = [s for s in pglast.split(sql) if s.strip()]
+        except ParseError as exc:
+            raise CallError(f"{exc.args[0]}", sqlstate="42601") from None
+        if not statements:
+            raise CallError("no SQL statement to run")
+        canonical = c.canonical
+        n = len(c.partitions)
+        if isinstance(run_on, int) or str(run_on).isdigit():
+            nr = int(run_on)
+            if not 0 <= nr < n:
+                raise RoutingError("part number out of range")
+            parts = [canonical[nr]]
+        elif str(run_on).lower() == "all":
+            parts = list(dict.fromkeys(canonical))
+        elif str(run_on).lower() == "any":
+            parts = [canonical[self._rng.randrange(n)]]
+        else:
+            raise CallError(f"--run-on takes all, any or a partition number, not {run_on!r}")
+        with_params = [(s, params) for s in statements]
+        tasks = [Task(p, c.partitions[p], with_params) for p in parts]
+        results = self.executor.run(
+            c.name,
+            tasks,
+            lifetime=c.options.connection_lifetime,
+            timeout=c.options.query_timeout,
+        )
+        if results and all(r.columns is not None for r in results):
+            return to_frame(results, None, scalar=False, setof=True,
+                            partition_column=self.partition_column)  # fmt: skip
+        return pd.DataFrame(
+            {
+                "partition": pd.array([r.partition for r in results], dtype="Int32"),
+                "database": pd.array([r.dbname for r in results], dtype="string"),
+                "status": pd.array([r.status for r in results], dtype="string"),
+                "rows": pd.array([max(r.rowcount, 0) for r in results], dtype="Int64"),
+            }
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close connections and threads, and stop this session's sandboxes."""
+        self.executor.close()
+        for sb in list(self.sandboxes):
+            sb.stop()
+        self.sandboxes.clear()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.clusters)
+
+    def __repr__(self) -> str:
+        return f"<Session clusters={sorted(self.clusters)} functions={sorted(self._functions)}>"
+
+
+_MISSING = object()
+
+
+def _normalize(t: TypeRef, value: Any) -> Any:
+    """Python value -> the value routing sees and psycopg sends (lists for arrays)."""
+    import numpy as np
+
+    if value is None:
+        return None
+    if t.array:
+        if isinstance(value, str):
+            value = _calls.parse_array_literal(value)
+        elif isinstance(value, pd.Series):
+            value = value.tolist()
+        elif isinstance(value, np.ndarray):
+            value = value.tolist()
+        elif isinstance(value, tuple):
+            value = list(value)
+        if isinstance(value, list):
+            return [_normalize(t.element, v) if not isinstance(v, list) else v for v in value]
+        return value
+    if isinstance(value, np.generic):
+        value = value.item()
+    if t.is_builtin and t.name in ("text", "varchar", "bpchar", "name") and not isinstance(value, str):
+        return str(value)
+    return t.routing_value(value)
+
+
+def _one_text(rows: list[Any], sql: str) -> Any:
+    if len(rows) != 1:
+        raise RoutingError(f"'{sql}' returned {len(rows)} rows, expected 1")
+    value = rows[0]
+    if value is not None and not isinstance(value, str):
+        raise RoutingError("expected text")
+    return value
+
+
+_default: Session | None = None
+_default_lock = threading.Lock()
+
+
+def default_session() -> Session:
+    """The Session the magics use (created on first use)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Session()
+        return _default
