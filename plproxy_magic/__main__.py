@@ -60,13 +60,18 @@ def main() -> None:
             s.call("insert_user", 1001 + i, name)
         for p in range(2):
             _show(f"partition {p}", s.run("cluster_srv1", "SELECT * FROM users", run_on=p))
-        _show("SELECT * FROM get_user_name()  -- RUN ON ALL", s.sql("SELECT * FROM get_user_name()"))
+        _show(
+            "SELECT * FROM get_user_name()  -- RUN ON ALL", s.sql("SELECT * FROM get_user_name()")
+        )
 
         # SQL replication: RUN ON ALL + TARGET writes every row to every partition.
         _show("SELECT trunc_user()", s.sql("SELECT trunc_user()"))
         for i, name in zip(range(1004, 1008), ["lottu", "rax", "ak", "jack"], strict=True):
             s.call("insert_user_2", i, name)
-        _show("SELECT * FROM get_user_name_2()  -- RUN ON ANY", s.sql("SELECT * FROM get_user_name_2()"))
+        _show(
+            "SELECT * FROM get_user_name_2()  -- RUN ON ANY",
+            s.sql("SELECT * FROM get_user_name_2()"),
+        )
 
         # CONNECT mode: one database by connect string, no cluster needed.
         s.execute(
@@ -74,7 +79,9 @@ def main() -> None:
             f"AS $$ CONNECT '{sb.partitions[0]}'; SELECT userid, name FROM users; $$ "
             "LANGUAGE plproxy"
         )
-        _show("SELECT * FROM get_user_name_3()  -- CONNECT", s.sql("SELECT * FROM get_user_name_3()"))
+        _show(
+            "SELECT * FROM get_user_name_3()  -- CONNECT", s.sql("SELECT * FROM get_user_name_3()")
+        )
 
 
 if __name__ == "__main__":

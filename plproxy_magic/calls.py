@@ -77,7 +77,7 @@ def _max_param(tokens: Sequence[Any], sql: str) -> int:
     return max(nums, default=0)
 
 
-def parse_statements(sql: str) -> list[tuple[ast.Node, str]]:
+def parse_statements(sql: str) -> list[tuple[Any, str]]:
     """Parse a cell into (statement node, statement source text) pairs."""
     try:
         raw = pglast.parse_sql(sql)
@@ -132,16 +132,14 @@ def parse_array_literal(text: str) -> Any:
 
     try:
         s = text.strip()
-        if "=" in s and s.startswith("["):  # explicit bounds: '[2:3]={7,4}'
-            text = s[s.index("=") + 1 :]
-        else:
-            text = s
+        # explicit bounds ('[2:3]={7,4}') are dropped: the sub-arrays are 1-based anyway
+        text = s[s.index("=") + 1 :] if "=" in s and s.startswith("[") else s
         return value()
     except IndexError:
         raise CallError(f'malformed array literal: "{text}"', sqlstate="22P02") from None
 
 
-def _value(node: ast.Node, params: Sequence[Any]) -> Any:
+def _value(node: Any, params: Sequence[Any]) -> Any:
     if isinstance(node, ast.A_Const):
         if node.isnull:
             return None
@@ -175,7 +173,9 @@ def _value(node: ast.Node, params: Sequence[Any]) -> Any:
     )
 
 
-def _call_from_funccall(fc: ast.FuncCall, params: Sequence[Any]) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+def _call_from_funccall(
+    fc: Any, params: Sequence[Any]
+) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
     name = ".".join(n.sval for n in fc.funcname)
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
@@ -184,12 +184,14 @@ def _call_from_funccall(fc: ast.FuncCall, params: Sequence[Any]) -> tuple[str, t
             kwargs[a.name] = _value(a.arg, params)
         else:
             if kwargs:
-                raise CallError("positional argument cannot follow named argument", sqlstate="42601")
+                raise CallError(
+                    "positional argument cannot follow named argument", sqlstate="42601"
+                )
             args.append(_value(a, params))
     return name, tuple(args), kwargs
 
 
-def parse_call(stmt: ast.Node, params: Sequence[Any] = ()) -> Call | None:
+def parse_call(stmt: Any, params: Sequence[Any] = ()) -> Call | None:
     """The proxy call in ``stmt``, or None when it is no plain call form.
 
     Outer SQL around calls (WHERE, ORDER BY, aggregates) is not a plain call form.

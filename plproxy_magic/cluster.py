@@ -102,7 +102,9 @@ class Cluster:
     def __post_init__(self) -> None:
         n = len(self.partitions)
         if n == 0:
-            raise ClusterError(f"Pl/Proxy: invalid number of partitions: cluster {self.name} has none")
+            raise ClusterError(
+                f"Pl/Proxy: invalid number of partitions: cluster {self.name} has none"
+            )
         if not self.options.modular_mapping and n & (n - 1):
             raise ClusterError(
                 f"Pl/Proxy: invalid number of partitions: cluster {self.name} has {n}, "

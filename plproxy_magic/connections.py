@@ -109,7 +109,9 @@ class ConnectionPool:
             self._idle.setdefault(pc.key, []).append(pc)
 
     @contextmanager
-    def connection(self, cluster: str, connstr: str, lifetime: float = 0) -> Iterator[PooledConnection]:
+    def connection(
+        self, cluster: str, connstr: str, lifetime: float = 0
+    ) -> Iterator[PooledConnection]:
         pc = self.checkout(cluster, connstr, lifetime)
         try:
             yield pc

@@ -102,7 +102,7 @@ class _Unsupported(Exception):
         self.what = what
 
 
-def _cast(type_node: ast.TypeName, inner: Node) -> Node:
+def _cast(type_node: Any, inner: Node) -> Node:
     t = typeref_from_ast(type_node)
     if t.array:
         return inner
@@ -113,7 +113,7 @@ def _cast(type_node: ast.TypeName, inner: Node) -> Node:
     return inner
 
 
-def _compile(node: ast.Node, resolve: Resolver) -> Node:
+def _compile(node: Any, resolve: Resolver) -> Node:
     if isinstance(node, ast.ParamRef):
         k = node.number - 1
         return lambda v: v[k]
@@ -174,11 +174,8 @@ def compile_local(
 
     The closure takes the call's argument values and returns the result rows' single values.
     """
-    stmt = pglast.parse_sql(query.sql)[0].stmt
-    if stmt.fromClause:
-        expr = stmt.fromClause[0].functions[0][0]
-    else:
-        expr = stmt.targetList[0].val
+    stmt: Any = pglast.parse_sql(query.sql)[0].stmt
+    expr = stmt.fromClause[0].functions[0][0] if stmt.fromClause else stmt.targetList[0].val
     indexes = query.arg_indexes
     try:
         node = _compile(expr, resolve)

@@ -18,13 +18,20 @@ import concurrent.futures as cf
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
 from plproxy_magic.connections import ConnectionPool, PooledConnection
-from plproxy_magic.errors import ConnectError, FanOutError, PlProxyError, QueryTimeoutError, RemoteError
+from plproxy_magic.errors import (
+    ConnectError,
+    FanOutError,
+    PlProxyError,
+    QueryTimeoutError,
+    RemoteError,
+)
 
 __all__ = ["Executor", "PartResult", "Task"]
 
@@ -202,10 +209,8 @@ class Executor:
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
             for pc in list(active.values()):
-                try:
+                with suppress(Exception):
                     pc.conn.cancel_safe(timeout=1.0)
-                except Exception:
-                    pass
             _, pending = cf.wait(futures, timeout=0.2)
             if not pending:
                 return

@@ -10,9 +10,8 @@ label of the function it belongs to.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from pglast import ast
 from pglast.enums import FunctionParameterMode
 
 from plproxy_magic.errors import CompileError, PlProxyError
@@ -116,7 +115,7 @@ _MODES = {
 }
 
 
-def compile_function(stmt: ast.CreateFunctionStmt, source: str) -> ProxyFunction:
+def compile_function(stmt: Any, source: str) -> ProxyFunction:
     """Compile one parsed ``CREATE FUNCTION`` statement whose language is plproxy.
 
     Raises :class:`CompileError` carrying the function label for every PL/Proxy compile
@@ -157,9 +156,7 @@ def compile_function(stmt: ast.CreateFunctionStmt, source: str) -> ProxyFunction
         raise CompileError("no function body specified", function=label)
     body_text = as_arg[0].sval if isinstance(as_arg, tuple) else as_arg.sval
     args = [
-        Arg(name=p.name or None, is_array=p.type.array)
-        for p in params
-        if p.mode in ("in", "inout")
+        Arg(name=p.name or None, is_array=p.type.array) for p in params if p.mode in ("in", "inout")
     ]
     try:
         body = parse_body(body_text, args)
@@ -175,7 +172,7 @@ def compile_function(stmt: ast.CreateFunctionStmt, source: str) -> ProxyFunction
     return fn
 
 
-def function_language(stmt: ast.CreateFunctionStmt) -> str | None:
+def function_language(stmt: Any) -> str | None:
     """The ``LANGUAGE`` of a ``CREATE FUNCTION`` statement, lower-cased."""
     for d in stmt.options or ():
         if d.defname == "language":

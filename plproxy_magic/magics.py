@@ -125,8 +125,13 @@ class PlProxyMagic(Magics):
         self._cluster_args = _cluster_parser()
         self._plproxy_args = _plproxy_parser()
 
+    @property
+    def _ns(self) -> dict[str, Any]:
+        assert self.shell is not None
+        return self.shell.user_ns  # type: ignore[no-any-return]
+
     def _publish(self, name: str, fn: ProxyCallable) -> None:
-        self.shell.user_ns[name] = fn
+        self._ns[name] = fn
 
     def _sync_config(self) -> None:
         self.session.partition_column = self.partition_column
@@ -211,25 +216,26 @@ class PlProxyMagic(Magics):
         else:
             opts = self._plproxy_args.parse_args(shlex.split(line)) if line.strip() else None
             sql = cell
+        result: pd.DataFrame | None
         sql = self._template(sql)
         if opts is not None and opts.cluster:
             result = self.session.run(opts.cluster, sql, run_on=opts.run_on)
         else:
             from plproxy_magic.calls import bind_variables
 
-            bound, params = bind_variables(sql, self.shell.user_ns)
+            bound, params = bind_variables(sql, self._ns)
             result = self.session.execute(bound, params)
             defined = self.session.last_defined
             if self.feedback and result is None and defined:
                 print("Defined: " + ", ".join(fn.label for fn in defined))
         if target is not None:
-            self.shell.user_ns[target] = result
+            self._ns[target] = result
             return None
         return result
 
     def _template(self, sql: str) -> str:
         """``{{var}}``: text templating from the notebook namespace, as in jupysql."""
-        ns = self.shell.user_ns
+        ns = self._ns
 
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)

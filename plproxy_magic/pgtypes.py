@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pglast import ast, keywords
+from pglast import keywords
 
 __all__ = ["TypeRef", "quote_ident", "typeref_from_ast"]
 
@@ -41,14 +41,17 @@ _ALIASES = {
 
 #: pg_catalog types a user may write without schema; anything else is a user type.
 BUILTIN_TYPES = frozenset(
-    """bool bytea char name int8 int2 int2vector int4 regproc text oid tid xid cid json xml
+    """
+    bool bytea char name int8 int2 int2vector int4 regproc text oid tid xid cid json xml
     point lseg path box polygon line float4 float8 unknown circle money macaddr inet cidr
-    macaddr8 aclitem bpchar varchar date time timestamp timestamptz interval timetz bit varbit
-    numeric refcursor regprocedure regoper regoperator regclass regtype uuid txid_snapshot
-    pg_lsn tsvector gtsvector tsquery regconfig regdictionary jsonb jsonpath int4range numrange
-    tsrange tstzrange daterange int8range int4multirange nummultirange tsmultirange
-    tstzmultirange datemultirange int8multirange record void cstring any anyelement anyarray
-    anynonarray anyenum anyrange trigger regnamespace regrole xid8 pg_snapshot""".split()
+    macaddr8 aclitem bpchar varchar date time timestamp timestamptz interval timetz bit
+    varbit numeric refcursor regprocedure regoper regoperator regclass regtype uuid
+    txid_snapshot pg_lsn tsvector gtsvector tsquery regconfig regdictionary jsonb jsonpath
+    int4range numrange tsrange tstzrange daterange int8range int4multirange nummultirange
+    tsmultirange tstzmultirange datemultirange int8multirange record void cstring any
+    anyelement anyarray anynonarray anyenum anyrange trigger regnamespace regrole xid8
+    pg_snapshot
+    """.split()  # noqa: SIM905 (a word list reads better than 85 quoted strings)
 )
 
 INT_TYPES = {"int2": (-(2**15), 2**15 - 1), "int4": (-(2**31), 2**31 - 1),
@@ -76,7 +79,7 @@ class TypeRef:
 
     @property
     def cast(self) -> str:
-        """The text after ``::`` in PL/Proxy's generated SQL (``int4``, ``_text``, ``public.mood``)."""
+        """The text after ``::`` in PL/Proxy's SQL (``int4``, ``_text``, ``public.mood``)."""
         typname = ("_" + self.name) if self.array else self.name
         if self.is_builtin:
             return quote_ident(typname)
@@ -129,7 +132,7 @@ class TypeRef:
 _SQL_NAMES = {"int2": "smallint", "int4": "integer", "int8": "bigint"}
 
 
-def typeref_from_ast(node: ast.TypeName) -> TypeRef:
+def typeref_from_ast(node: Any) -> TypeRef:
     """Build a TypeRef from pglast's ``TypeName`` (typmods dropped, as PL/Proxy does)."""
     names = [n.sval for n in node.names]
     array = bool(node.arrayBounds)
@@ -150,5 +153,5 @@ def parse_type(text: str) -> TypeRef:
     """Parse a type written as SQL (``numeric(10,2)``, ``text[]``, ``public.mood``)."""
     from pglast import parse_sql
 
-    stmt = parse_sql(f"SELECT NULL::{text}")[0].stmt
+    stmt: Any = parse_sql(f"SELECT NULL::{text}")[0].stmt
     return typeref_from_ast(stmt.targetList[0].val.typeName)

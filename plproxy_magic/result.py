@@ -48,7 +48,7 @@ def _column(values: list[Any], oid: int | None) -> Any:
     """A pandas array for one column of Python values."""
     dtype = _DTYPES.get(oid) if oid is not None else None
     if dtype is not None:
-        return pd.array(values, dtype=dtype)
+        return pd.array(values, dtype=dtype)  # type: ignore[call-overload]
     if oid in (_TIMESTAMPTZ, _TIMESTAMP) and values:
         return pd.array(pd.to_datetime(pd.Series(values, dtype=object), utc=oid == _TIMESTAMPTZ))
     # numeric stays Decimal, json dict/list, arrays list, bytea bytes: exact objects.
@@ -71,7 +71,7 @@ def frame(
         data[name] = _column(list(cols[i]), oid)
     df = pd.DataFrame(data, columns=list(columns))
     if partition_column is not None and partitions is not None:
-        df.insert(0, partition_column, pd.array(list(partitions), dtype="Int32"))
+        df.insert(0, partition_column, pd.Series(list(partitions), dtype="Int32"))
     return df
 
 
@@ -104,9 +104,11 @@ def to_frame(
             picked, roids = r.rows, r.type_oids
         else:
             idx = _map_columns(names, remote, r.partition)
-            picked = [tuple(row[i] for i in idx) for row in r.rows] if idx != list(
-                range(len(remote))
-            ) else r.rows
+            picked = (
+                [tuple(row[i] for i in idx) for row in r.rows]
+                if idx != list(range(len(remote)))
+                else r.rows
+            )
             roids = [r.type_oids[i] for i in idx] if r.type_oids else None
         if oids is None and roids is not None:
             oids = list(roids)

@@ -125,7 +125,7 @@ def sandbox(
             with psycopg.connect(server.dsn, autocommit=True) as conn:
                 conn.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(dbname)))
             connstrs.append(server.connstr(dbname))
-        cluster = session.add_cluster(name, connstrs, **options)
+        cluster = session.add_cluster(name, connstrs, **options)  # type: ignore[arg-type]
     except BaseException:
         for s in started:
             s.stop()

@@ -30,8 +30,15 @@ from plproxy_magic.errors import CallError, ClusterError, PlProxyError, RoutingE
 from plproxy_magic.evaluate import BUILTIN_FUNCTIONS, Evaluator, SqlFallback, compile_local
 from plproxy_magic.execute import Executor, PartResult, Task
 from plproxy_magic.function import ProxyFunction, compile_function, function_language
-from plproxy_magic.language.ast import ArgRef, ClusterName, ConnectString, FuncCall, SplitAll, UnknownRef
-from plproxy_magic.pgtypes import TypeRef
+from plproxy_magic.language.ast import (
+    ArgRef,
+    ClusterName,
+    ConnectString,
+    FuncCall,
+    SplitAll,
+    UnknownRef,
+)
+from plproxy_magic.pgtypes import TypeRef, typeref_from_ast
 from plproxy_magic.query import RemoteQuery, local_query, remote_query
 from plproxy_magic.result import frame, to_frame
 from plproxy_magic.routing import Route, route
@@ -80,9 +87,9 @@ def _coldefs(columns: Any) -> tuple[tuple[str, TypeRef], ...]:
     from plproxy_magic.pgtypes import parse_type
 
     if isinstance(columns, str):
-        stmt = pglast.parse_sql(f"SELECT * FROM f() AS t({columns})")[0].stmt
+        stmt: Any = pglast.parse_sql(f"SELECT * FROM f() AS t({columns})")[0].stmt
         rf = stmt.fromClause[0]
-        return tuple((c.colname, _calls.typeref_from_ast(c.typeName)) for c in rf.coldeflist)
+        return tuple((c.colname, typeref_from_ast(c.typeName)) for c in rf.coldeflist)
     items = columns.items() if isinstance(columns, Mapping) else columns
     return tuple((str(n), t if isinstance(t, TypeRef) else parse_type(str(t))) for n, t in items)
 
@@ -150,7 +157,9 @@ class Session:
         """Call ``listener(name, callable)`` after each definition (the magics use it)."""
         self._listeners.append(listener)
 
-    def routing_function(self, fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+    def routing_function(
+        self, fn: Callable[..., Any] | None = None, *, name: str | None = None
+    ) -> Any:
         """Register a Python function usable in RUN ON / CLUSTER / CONNECT expressions.
 
         Use as ``@session.routing_function`` or ``session.routing_function(f, name="x")``.
@@ -192,7 +201,9 @@ class Session:
         if not defs:
             raise CallError(f"function {name}() does not exist: no proxy function of that name "
                             "is defined in this session")  # fmt: skip
-        sigs = ", ".join(f"{f.schema}.{f.name}({', '.join(p.type.cast for p in f.args)})" for f in defs)
+        sigs = ", ".join(
+            f"{f.schema}.{f.name}({', '.join(p.type.cast for p in f.args)})" for f in defs
+        )
         raise CallError(f"function {name} with {total} argument(s) does not exist; defined: {sigs}")
 
     # -- scripts ----------------------------------------------------------------------------
@@ -208,7 +219,7 @@ class Session:
             if isinstance(stmt, ast.CreateFunctionStmt):
                 lang = function_language(stmt)
                 if lang != "plproxy":
-                    fname = ".".join(n.sval for n in stmt.funcname)
+                    fname = ".".join(n.sval for n in stmt.funcname or ())
                     raise CallError(
                         f"function {fname} is LANGUAGE {lang}, not plproxy: only proxy "
                         "functions are defined in the kernel; create it on the partitions "
@@ -262,7 +273,7 @@ class Session:
             missing = [c for c in call.projection if c not in df.columns]
             if missing:
                 raise CallError(f'column "{missing[0]}" does not exist', sqlstate="42703")
-            keep = ([self.partition_column] if self.partition_column in df.columns else [])
+            keep = [self.partition_column] if self.partition_column in df.columns else []
             df = df[keep + list(call.projection)]
         if call.alias and fn.kind != "composite":
             df = df.rename(columns={fn.result_name: call.alias})
@@ -274,7 +285,9 @@ class Session:
         args = fn.args
         values: list[Any] = list(call.args) + [_MISSING] * (len(args) - len(call.args))
         for key, value in call.kwargs.items():
-            idx = next((i for i, p in enumerate(args) if (p.name or "").lower() == key.lower()), None)
+            idx = next(
+                (i for i, p in enumerate(args) if (p.name or "").lower() == key.lower()), None
+            )
             if idx is None:
                 raise CallError(f'function {fn.name} has no argument "{key}"')
             if values[idx] is not _MISSING:
@@ -283,8 +296,10 @@ class Session:
         out = []
         for p, v in zip(args, values, strict=True):
             if v is _MISSING:
-                raise CallError(f"function {fn.name}: argument {p.name or '?'} is missing "
-                                "(defaults of proxy functions are not evaluated in the kernel)")  # fmt: skip
+                raise CallError(
+                    f"function {fn.name}: argument {p.name or '?'} is missing "
+                    "(defaults of proxy functions are not evaluated in the kernel)"
+                )
             out.append(_normalize(p.type, v))
         return out
 
@@ -297,7 +312,9 @@ class Session:
 
         def local(spec: object, form: str) -> Evaluator | None:
             if isinstance(spec, FuncCall):
-                return compile_local(local_query(spec.sql, form), resolve, self.sql_fallback, label=fn.label)
+                return compile_local(
+                    local_query(spec.sql, form), resolve, self.sql_fallback, label=fn.label
+                )
             return None
 
         split: tuple[int, ...] = ()
@@ -323,8 +340,10 @@ class Session:
         def resolve(name: str) -> Callable[..., Any] | None:
             key = name.lower()
             short = key.rsplit(".", 1)[-1]
-            return user.get(key) or user.get(short) or (
-                BUILTIN_FUNCTIONS.get(short) if key in (short, f"pg_catalog.{short}") else None
+            return (
+                user.get(key)
+                or user.get(short)
+                or (BUILTIN_FUNCTIONS.get(short) if key in (short, f"pg_catalog.{short}") else None)
             )
 
         return resolve
@@ -387,7 +406,7 @@ class Session:
                 )
         elif call.coldefs:
             raise CallError(
-                "a column definition list is only allowed for functions returning \"record\"",
+                'a column definition list is only allowed for functions returning "record"',
                 sqlstate="42601",
             )
         columns = (
@@ -517,9 +536,7 @@ def _normalize(t: TypeRef, value: Any) -> Any:
     if t.array:
         if isinstance(value, str):
             value = _calls.parse_array_literal(value)
-        elif isinstance(value, pd.Series):
-            value = value.tolist()
-        elif isinstance(value, np.ndarray):
+        elif isinstance(value, (pd.Series, np.ndarray)):
             value = value.tolist()
         elif isinstance(value, tuple):
             value = list(value)
@@ -528,7 +545,11 @@ def _normalize(t: TypeRef, value: Any) -> Any:
         return value
     if isinstance(value, np.generic):
         value = value.item()
-    if t.is_builtin and t.name in ("text", "varchar", "bpchar", "name") and not isinstance(value, str):
+    if (
+        t.is_builtin
+        and t.name in ("text", "varchar", "bpchar", "name")
+        and not isinstance(value, str)
+    ):
         return str(value)
     return t.routing_value(value)
 

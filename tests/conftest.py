@@ -11,8 +11,8 @@ import pytest
 
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
 
-from plproxy_magic.sandbox import EmbeddedServer, Sandbox, sandbox, start_server  # noqa: E402
-from plproxy_magic.session import Session  # noqa: E402
+from plproxy_magic.sandbox import EmbeddedServer, Sandbox, sandbox, start_server
+from plproxy_magic.session import Session
 
 
 @pytest.fixture(scope="session")

@@ -45,22 +45,31 @@ def test_load_ext_registers_magics_without_importing_ipython_in_core() -> None:
 
 def test_rds_tutorial(shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
     cell(shell, "%cluster sandbox cluster_srv1 --partitions 2")
-    assert "Sandbox cluster cluster_srv1: 2 partitions on 1 embedded PostgreSQL server" in capsys.readouterr().out
-    status = cell(shell, """%%plproxy --cluster cluster_srv1 --run-on all
+    assert (
+        "Sandbox cluster cluster_srv1: 2 partitions on 1 embedded PostgreSQL server"
+        in capsys.readouterr().out
+    )
+    status = cell(
+        shell,
+        """%%plproxy --cluster cluster_srv1 --run-on all
 CREATE TABLE users (userid int, name text);
 CREATE OR REPLACE FUNCTION insert_user(i_id int, i_name text) RETURNS integer
 AS $$ INSERT INTO users (userid, name) VALUES ($1, $2); SELECT 1; $$ LANGUAGE SQL;
 CREATE OR REPLACE FUNCTION trunc_user() RETURNS integer
-AS $$ TRUNCATE TABLE users; SELECT 1; $$ LANGUAGE SQL;""")
+AS $$ TRUNCATE TABLE users; SELECT 1; $$ LANGUAGE SQL;""",
+    )
     assert status["status"].tolist() == ["CREATE FUNCTION", "CREATE FUNCTION"]
-    cell(shell, """%%plproxy
+    cell(
+        shell,
+        """%%plproxy
 CREATE OR REPLACE FUNCTION insert_user(i_id int, i_name text) RETURNS integer AS $$
     CLUSTER 'cluster_srv1'; RUN ON ANY;
 $$ LANGUAGE plproxy;
 CREATE OR REPLACE FUNCTION get_user_name() RETURNS TABLE(userid int, name text) AS $$
     CLUSTER 'cluster_srv1'; RUN ON ALL;
     SELECT userid, name FROM users;
-$$ LANGUAGE plproxy;""")
+$$ LANGUAGE plproxy;""",
+    )
     assert "Defined: public.insert_user(2), public.get_user_name(0)" in capsys.readouterr().out
 
     one = cell(shell, "insert_user(1001, 'Sven')")
@@ -77,7 +86,9 @@ $$ LANGUAGE plproxy;""")
     assert counts["n"].sum() == 10 and len(counts) == 2
 
     # SQL replication: RUN ON ALL + TARGET
-    cell(shell, """%%plproxy
+    cell(
+        shell,
+        """%%plproxy
 CREATE OR REPLACE FUNCTION trunc_user() RETURNS SETOF integer AS $$
     CLUSTER 'cluster_srv1'; RUN ON ALL;
 $$ LANGUAGE plproxy;
@@ -87,31 +98,51 @@ $$ LANGUAGE plproxy;
 CREATE OR REPLACE FUNCTION get_user_name_2() RETURNS TABLE(userid int, name text) AS $$
     CLUSTER 'cluster_srv1'; RUN ON ANY;
     SELECT userid, name FROM users;
-$$ LANGUAGE plproxy;""")
+$$ LANGUAGE plproxy;""",
+    )
     assert cell(shell, "%plproxy SELECT trunc_user()")["trunc_user"].tolist() == [1, 1]
     for i, n in zip(range(1004, 1008), ["lottu", "rax", "ak", "jack"], strict=True):
-        assert cell(shell, f"%plproxy SELECT insert_user_2({i}, '{n}')")["insert_user_2"].tolist() == [1, 1]
-    expected = [{"userid": i, "name": n} for i, n in zip(range(1004, 1008), ["lottu", "rax", "ak", "jack"], strict=True)]
+        assert cell(shell, f"%plproxy SELECT insert_user_2({i}, '{n}')")[
+            "insert_user_2"
+        ].tolist() == [1, 1]
+    expected = [
+        {"userid": i, "name": n}
+        for i, n in zip(range(1004, 1008), ["lottu", "rax", "ak", "jack"], strict=True)
+    ]
     for _ in range(4):
-        assert cell(shell, "%plproxy SELECT userid, name FROM get_user_name_2()").to_dict("records") == expected
-    per_part = cell(shell, "%%plproxy --cluster cluster_srv1\nSELECT userid, name FROM users ORDER BY userid")
+        assert (
+            cell(shell, "%plproxy SELECT userid, name FROM get_user_name_2()").to_dict("records")
+            == expected
+        )
+    per_part = cell(
+        shell, "%%plproxy --cluster cluster_srv1\nSELECT userid, name FROM users ORDER BY userid"
+    )
     assert per_part.to_dict("records") == expected * 2
 
     # CONNECT mode with the connect string of one partition, via {{templating}}
     shell.user_ns["p0"] = shell.user_ns["_session"].clusters["cluster_srv1"].partitions[0]
-    got = cell(shell, """%%plproxy
+    got = cell(
+        shell,
+        """%%plproxy
 CREATE OR REPLACE FUNCTION get_user_name_3() RETURNS TABLE(userid int, name text) AS $$
     CONNECT '{{p0}}';
     SELECT userid, name FROM users;
 $$ LANGUAGE plproxy;
-SELECT userid, name FROM get_user_name_3();""")
+SELECT userid, name FROM get_user_name_3();""",
+    )
     assert got.to_dict("records") == expected
 
 
 def test_values_variables_and_assignment(shell: InteractiveShell) -> None:
     cell(shell, "%cluster sandbox mvars --partitions 1")
-    cell(shell, "%%plproxy --cluster mvars\nCREATE FUNCTION echo(t text) RETURNS text AS $$ SELECT t $$ LANGUAGE sql")
-    cell(shell, "%%plproxy\nCREATE FUNCTION echo(t text) RETURNS text AS $$ CLUSTER 'mvars'; $$ LANGUAGE plproxy")
+    cell(
+        shell,
+        "%%plproxy --cluster mvars\nCREATE FUNCTION echo(t text) RETURNS text AS $$ SELECT t $$ LANGUAGE sql",
+    )
+    cell(
+        shell,
+        "%%plproxy\nCREATE FUNCTION echo(t text) RETURNS text AS $$ CLUSTER 'mvars'; $$ LANGUAGE plproxy",
+    )
     shell.user_ns["word"] = "it's; $$ tricky"
     assert cell(shell, "%plproxy SELECT echo(:word)")["echo"].tolist() == ["it's; $$ tricky"]
     cell(shell, "df = %plproxy SELECT echo('x')")
@@ -134,13 +165,18 @@ def test_errors_fail_the_cell_with_one_line(shell: InteractiveShell) -> None:
     with pytest.raises(ClusterError, match="not a power of two"):
         cell(shell, "%cluster sandbox odd --partitions 3")
     with pytest.raises(PlProxyError):
-        cell(shell, "%%plproxy\nCREATE FUNCTION f() RETURNS int AS $$ RUN ON 0; $$ LANGUAGE plproxy")
+        cell(
+            shell, "%%plproxy\nCREATE FUNCTION f() RETURNS int AS $$ RUN ON 0; $$ LANGUAGE plproxy"
+        )
     # the session is still usable
     assert cell(shell, "%plproxy SELECT echo('still here')")["echo"].tolist() == ["still here"]
 
 
 def test_cluster_list_show_drop_mask_passwords(shell: InteractiveShell) -> None:
-    cell(shell, "%cluster add secret 'host=127.0.0.1 dbname=a password=hunter2' 'host=127.0.0.1 dbname=b password=hunter2' --option query_timeout=5")
+    cell(
+        shell,
+        "%cluster add secret 'host=127.0.0.1 dbname=a password=hunter2' 'host=127.0.0.1 dbname=b password=hunter2' --option query_timeout=5",
+    )
     listing = cell(shell, "%cluster list")
     assert "secret" in listing["cluster"].tolist()
     shown = cell(shell, "%cluster show secret")

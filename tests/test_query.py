@@ -71,7 +71,7 @@ def test_explicit_select_substitutes_by_first_appearance() -> None:
         "-- xuser comment\n /* xuser */ ;"
     )
     f = compile_sql(
-        "CREATE FUNCTION f_sel(xuser text, id int, \"Quoted\" text) RETURNS SETOF text AS "
+        'CREATE FUNCTION f_sel(xuser text, id int, "Quoted" text) RETURNS SETOF text AS '
         f"$body$ {body} $body$ LANGUAGE plproxy"
     )
     q = remote_query(f)

@@ -35,7 +35,9 @@ def test_partition_mapping_matches_c(h: int, n: int, mask: int | None, mod: int 
 def test_hash_values_must_be_integers(bad: object) -> None:
     with pytest.raises(RoutingError) as e:
         check_hash(bad)
-    expected = "Hash function returned NULL" if bad is None else "Hash result must be int2, int4 or int8"
+    expected = (
+        "Hash function returned NULL" if bad is None else "Hash result must be int2, int4 or int8"
+    )
     assert e.value.message == expected
 
 

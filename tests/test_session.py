@@ -172,7 +172,9 @@ def test_out_parameters_void_and_alias(s: Session) -> None:
 
 
 def test_dynamic_record_needs_and_uses_column_list(s: Session) -> None:
-    df = s.sql("SELECT * FROM ts_dyn('select 1::int, current_database()::text') AS t(n int, db text)")
+    df = s.sql(
+        "SELECT * FROM ts_dyn('select 1::int, current_database()::text') AS t(n int, db text)"
+    )
     assert df["db"].tolist() == [f"shards_p{i}" for i in range(4)]
     assert str(df["n"].dtype) == "Int32"
     py = s.functions["ts_dyn"]("select 2::int8", columns="v bigint")
@@ -211,7 +213,10 @@ def test_non_setof_row_count_rule(s: Session) -> None:
 def test_remote_error_keeps_plproxy_shape_and_sqlstate(s: Session) -> None:
     with pytest.raises(RemoteError) as e:
         s.sql("SELECT ts_div(0)")
-    assert str(e.value).splitlines()[0] == "public.ts_div(1): [shards_p2] REMOTE ERROR: division by zero"
+    assert (
+        str(e.value).splitlines()[0]
+        == "public.ts_div(1): [shards_p2] REMOTE ERROR: division by zero"
+    )
     assert e.value.sqlstate == "22012" and e.value.partition == 2
     assert s.sql("SELECT ts_div(1)")["ts_div"].tolist() == [1]  # still usable
 
@@ -238,7 +243,8 @@ def test_strict_null_makes_no_remote_call(s: Session) -> None:
 def test_connect_string_and_connect_argument(s: Session, shards: Sandbox) -> None:
     p3 = shards.partitions[3]
     s.execute(
-        "CREATE FUNCTION ts_conn() RETURNS SETOF text AS $$ CONNECT '" + p3.replace("'", "''")
+        "CREATE FUNCTION ts_conn() RETURNS SETOF text AS $$ CONNECT '"
+        + p3.replace("'", "''")
         + "'; SELECT current_database()::text; $$ LANGUAGE plproxy"
     )
     assert s.sql("SELECT * FROM ts_conn()")["ts_conn"].tolist() == ["shards_p3"]
