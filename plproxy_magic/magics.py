@@ -202,6 +202,7 @@ class PlProxyMagic(Magics):
 
         %%plproxy [RESULT <<]      CREATE FUNCTION ... LANGUAGE plproxy; and calls
         %plproxy SELECT * FROM f(...)
+        %plproxy explain SELECT * FROM f(...)      where it would go, without running it
         %%plproxy --cluster NAME [--run-on all|any|N]   SQL run on the partitions
         """
         return self._guard(lambda: self._plproxy(line, cell))
@@ -213,6 +214,12 @@ class PlProxyMagic(Magics):
             target, line = m.group(1), m.group(2)
         if cell is None:
             sql, opts = line, None
+            word, _, rest = line.strip().partition(" ")
+            if word.lower() == "explain":
+                from plproxy_magic.calls import bind_variables
+
+                bound, params = bind_variables(self._template(rest), self._ns)
+                return self.session.explain(bound, params)
         else:
             opts = self._plproxy_args.parse_args(shlex.split(line)) if line.strip() else None
             sql = cell

@@ -39,7 +39,8 @@ from plproxy_magic.language.ast import (
     UnknownRef,
 )
 from plproxy_magic.pgtypes import TypeRef, typeref_from_ast
-from plproxy_magic.query import RemoteQuery, local_query, remote_query
+from plproxy_magic.explain import Explain, ExplainStep
+from plproxy_magic.query import RemoteQuery, default_query, local_query, remote_query
 from plproxy_magic.result import frame, to_frame
 from plproxy_magic.routing import Route, route
 
@@ -47,6 +48,17 @@ if TYPE_CHECKING:
     from plproxy_magic.sandbox import Sandbox
 
 __all__ = ["ProxyCallable", "Session", "default_session"]
+
+
+@dataclass
+class _Prepared:
+    """A call ready to run; ``cluster`` None means no remote call (STRICT with a NULL)."""
+
+    fn: ProxyFunction
+    columns: list[str]
+    cluster: Cluster | None
+    tasks: list[Task]
+    sql: str
 
 
 @dataclass
@@ -393,7 +405,8 @@ class Session:
         )
         return cluster, r
 
-    def _invoke(self, fn: ProxyFunction, call: _calls.Call) -> pd.DataFrame:
+    def _prepare(self, fn: ProxyFunction, call: _calls.Call) -> _Prepared:
+        """Everything about a call short of running it: columns, cluster, tasks."""
         values = self._arguments(fn, call)
         kind = fn.kind
         if kind == "record":
@@ -414,36 +427,59 @@ class Session:
             else [str(p.name) for p in fn.out_columns] if kind == "composite"
             else [fn.result_name]
         )  # fmt: skip
+        prepared = _Prepared(fn, columns, None, [], "")
         if fn.strict and any(v is None for v in values):
-            rows: list[tuple[Any, ...]] = [] if fn.setof else [(None,) * len(columns)]
-            return frame(columns, rows, partition_column=None)
-
+            return prepared  # STRICT: NULL in, NULL out, no remote call
         plan = self._plan(fn)
-        remote = plan.remote
-        if remote is None:
-            from plproxy_magic.query import default_query
-
-            remote = default_query(fn, call.coldefs)
+        remote = plan.remote if plan.remote is not None else default_query(fn, call.coldefs)
         cluster, r = self.route(fn, values)
-        tasks = []
+        prepared.cluster = cluster
+        prepared.sql = remote.sql
         for p in r.partitions:
             vals = r.split[p] if r.split is not None else values
-            tasks.append(Task(p, cluster.partitions[p], [(remote.sql, remote.params(vals))]))
-        opts = cluster.options
+            prepared.tasks.append(
+                Task(p, cluster.partitions[p], [(remote.sql, remote.params(vals))])
+            )
+        return prepared
+
+    def _invoke(self, fn: ProxyFunction, call: _calls.Call) -> pd.DataFrame:
+        prep = self._prepare(fn, call)
+        if prep.cluster is None:
+            rows: list[tuple[Any, ...]] = [] if fn.setof else [(None,) * len(prep.columns)]
+            return frame(prep.columns, rows)
+        opts = prep.cluster.options
         results: list[PartResult] = self.executor.run(
-            cluster.name,
-            tasks,
+            prep.cluster.name,
+            prep.tasks,
             lifetime=opts.connection_lifetime,
             timeout=opts.query_timeout,
         )
-        scalar = kind in ("scalar", "void")
         return to_frame(
             results,
-            columns,
-            scalar=scalar,
+            prep.columns,
+            scalar=fn.kind in ("scalar", "void"),
             setof=fn.setof,
             partition_column=self.partition_column,
         )
+
+    def explain(self, query: str, params: Sequence[Any] = ()) -> Explain:
+        """Where each call in ``query`` would go and what it would send, without running it.
+
+        For every call: the function, its cluster, the partitions (connect strings with
+        passwords masked) and the remote SQL with each partition's parameters.
+        """
+        steps: list[ExplainStep] = []
+        for stmt, text in _calls.parse_statements(query):
+            call = _calls.parse_call(stmt, params)
+            if call is None:
+                raise CallError(f"not a proxy function call: {text[:60]!r}", sqlstate="0A000")
+            fn = self._resolve_function(call.name, len(call.args), list(call.kwargs))
+            try:
+                prep = self._prepare(fn, call)
+            except PlProxyError as exc:
+                raise exc.for_function(fn.label) from None
+            steps.append(ExplainStep.of(fn.label, prep))
+        return Explain(steps)
 
     # -- ad-hoc SQL on partitions -----------------------------------------------------------
 

@@ -184,3 +184,10 @@ def test_cluster_list_show_drop_mask_passwords(shell: InteractiveShell) -> None:
     assert "hunter2" not in repr(shell.user_ns["_session"].clusters["secret"])
     cell(shell, "%cluster drop secret")
     assert "secret" not in cell(shell, "%cluster list")["cluster"].tolist()
+
+
+def test_explain_magic(shell: InteractiveShell) -> None:
+    shell.user_ns["key"] = "k1"
+    ex = cell(shell, "%plproxy explain SELECT echo(:key)")
+    assert ex.summary() == "public.echo(1) -> cluster mvars: partition 0 [mvars_p0]"
+    assert ex.steps[0].targets[0][3] == ("k1",)

@@ -334,3 +334,32 @@ def test_ad_hoc_run_reports_status_and_rows(s: Session) -> None:
     assert rows.to_dict("records") == [{"db": "shards_p1", "one": 1}]
     with pytest.raises(RoutingError, match="part number out of range"):
         s.run("shards", "SELECT 1", run_on=4)
+
+
+def test_explain_shows_partitions_and_remote_sql_without_running(s: Session) -> None:
+    s.run("shards", "TRUNCATE ts_users")
+    ex = s.explain("SELECT ts_insert(42, 'x')")
+    assert ex.summary() == "public.ts_insert(2) -> cluster shards: partition 0 [shards_p0]"
+    step = ex.steps[0]
+    assert step.sql == "select r::int4 from public.ts_insert($1::int4,$2::text) r"
+    assert step.targets[0][3] == (42, "x")
+    assert hashing.hashint4(42) & 3 == 0
+    assert s.sql("SELECT * FROM ts_get(42)").empty  # nothing ran
+    every = s.explain("SELECT * FROM ts_where(); SELECT ts_strict(NULL)")
+    assert every.summary().splitlines() == [
+        "public.ts_where(0) -> cluster shards: partition 0 [shards_p0], partition 1 "
+        "[shards_p1], partition 2 [shards_p2], partition 3 [shards_p3]",
+        "public.ts_strict(1) -> no remote call (STRICT function with a NULL argument)",
+    ]
+    frame_ = every.to_frame()
+    assert frame_["partition"].tolist() == [0, 1, 2, 3]
+    assert "remote sql" in every._repr_html_() or "<pre>" in every._repr_html_()
+
+
+def test_explain_masks_passwords(s: Session, shards: Sandbox) -> None:
+    s.add_cluster("pw", [p + " password=hunter2" for p in shards.partitions])
+    s.execute("CREATE FUNCTION ts_pw(i int) RETURNS SETOF text AS $$ CLUSTER 'pw'; "
+              "RUN ON i; SELECT current_database()::text; $$ LANGUAGE plproxy")  # fmt: skip
+    ex = s.explain("SELECT * FROM ts_pw(1)")
+    for text in (repr(ex), ex._repr_html_(), ex.to_frame().to_string()):
+        assert "hunter2" not in text and "password=***" in text
