@@ -29,6 +29,7 @@ from plproxy_magic.connections import ConnectionPool
 from plproxy_magic.errors import CallError, ClusterError, PlProxyError, RoutingError
 from plproxy_magic.evaluate import BUILTIN_FUNCTIONS, Evaluator, SqlFallback, compile_local
 from plproxy_magic.execute import Executor, PartResult, Task
+from plproxy_magic.explain import Explain, ExplainStep
 from plproxy_magic.function import ProxyFunction, compile_function, function_language
 from plproxy_magic.language.ast import (
     ArgRef,
@@ -39,7 +40,6 @@ from plproxy_magic.language.ast import (
     UnknownRef,
 )
 from plproxy_magic.pgtypes import TypeRef, typeref_from_ast
-from plproxy_magic.explain import Explain, ExplainStep
 from plproxy_magic.query import RemoteQuery, default_query, local_query, remote_query
 from plproxy_magic.result import frame, to_frame
 from plproxy_magic.routing import Route, route
