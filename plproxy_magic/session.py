@@ -188,10 +188,15 @@ class Session:
         return register(fn) if fn is not None else register
 
     def define(self, fn: ProxyFunction) -> ProxyCallable:
-        """Register a compiled function, replacing one with the same name and arg count."""
+        """Register a compiled function, replacing one with the same signature.
+
+        Functions overload by argument types, as in PostgreSQL: ``f(int)`` and ``f(text)``
+        are two functions.
+        """
         key = fn.name.lower()
+        sig = _signature(fn)
         with self._lock:
-            defs = [f for f in self._functions.get(key, []) if len(f.args) != len(fn.args)]
+            defs = [f for f in self._functions.get(key, []) if _signature(f) != sig]
             defs.append(fn)
             self._functions[key] = defs
             self._plans = {k: p for k, p in self._plans.items() if p.fn.name.lower() != key}
@@ -200,23 +205,36 @@ class Session:
             listener(fn.name, callable_)
         return callable_
 
-    def _resolve_function(self, name: str, nargs: int, kwnames: Sequence[str]) -> ProxyFunction:
+    def _resolve_function(
+        self, name: str, args: Sequence[Any], kwnames: Sequence[str]
+    ) -> ProxyFunction:
+        """Pick the definition a call means: by name, argument count, then argument types."""
         parts = name.split(".")
         key = parts[-1].lower()
         defs = self._functions.get(key, [])
         if len(parts) > 1:
             defs = [f for f in defs if f.schema.lower() == parts[-2].lower()]
-        total = nargs + len(kwnames)
+        total = len(args) + len(kwnames)
         matches = [f for f in defs if f.min_args <= total <= len(f.args)]
         if len(matches) == 1:
             return matches[0]
+        if len(matches) > 1:
+            scored = sorted(((_fit(f, args), i) for i, f in enumerate(matches)), reverse=True)
+            if scored[0][0] > scored[1][0] and scored[0][0] >= 0:
+                return matches[scored[0][1]]
+            if scored[0][0] >= 0:
+                raise CallError(f"function {name} is not unique: cast the arguments to choose "
+                                "one overload", sqlstate="42725")  # fmt: skip
         if not defs:
             raise CallError(f"function {name}() does not exist: no proxy function of that name "
                             "is defined in this session")  # fmt: skip
         sigs = ", ".join(
             f"{f.schema}.{f.name}({', '.join(p.type.cast for p in f.args)})" for f in defs
         )
-        raise CallError(f"function {name} with {total} argument(s) does not exist; defined: {sigs}")
+        raise CallError(
+            f"function {name} with {total} argument(s) of these types does not exist; "
+            f"defined: {sigs}"
+        )
 
     # -- scripts ----------------------------------------------------------------------------
 
@@ -276,7 +294,7 @@ class Session:
         return self._call(_calls.Call(name, args, kwargs, tuple(coldefs) if coldefs else None))
 
     def _call(self, call: _calls.Call) -> pd.DataFrame:
-        fn = self._resolve_function(call.name, len(call.args), list(call.kwargs))
+        fn = self._resolve_function(call.name, call.args, list(call.kwargs))
         try:
             df = self._invoke(fn, call)
         except PlProxyError as exc:
@@ -312,7 +330,12 @@ class Session:
                     f"function {fn.name}: argument {p.name or '?'} is missing "
                     "(defaults of proxy functions are not evaluated in the kernel)"
                 )
-            out.append(_normalize(p.type, v))
+            try:
+                out.append(_normalize(p.type, v))
+            except (ValueError, TypeError) as exc:
+                text = str(exc)
+                state = "22003" if "out of range" in text else "22P02"
+                raise CallError(text, sqlstate=state) from None
         return out
 
     def _plan(self, fn: ProxyFunction) -> _Plan:
@@ -473,7 +496,7 @@ class Session:
             call = _calls.parse_call(stmt, params)
             if call is None:
                 raise CallError(f"not a proxy function call: {text[:60]!r}", sqlstate="0A000")
-            fn = self._resolve_function(call.name, len(call.args), list(call.kwargs))
+            fn = self._resolve_function(call.name, call.args, list(call.kwargs))
             try:
                 prep = self._prepare(fn, call)
             except PlProxyError as exc:
@@ -561,6 +584,46 @@ class Session:
 
 
 _MISSING = object()
+
+_TEXT_TYPES = frozenset({"text", "varchar", "bpchar", "name"})
+_INT_TYPES = frozenset({"int2", "int4", "int8"})
+_NUM_TYPES = frozenset({"numeric", "float4", "float8"})
+
+
+def _signature(fn: ProxyFunction) -> tuple[str, tuple[str, ...]]:
+    return fn.schema.lower(), tuple(p.type.cast for p in fn.args)
+
+
+def _fit(fn: ProxyFunction, args: Sequence[Any]) -> int:
+    """How well positional ``args`` fit ``fn``'s types (-1: not at all), for overloads.
+
+    Like PostgreSQL: an integer fits integer types best, a quoted literal (a Python str)
+    prefers text but may be cast to anything, a list needs an array.
+    """
+    import numpy as np
+
+    score = 0
+    for p, v in zip(fn.args, args, strict=False):
+        t = p.type
+        if v is None:
+            continue
+        if isinstance(v, (list, tuple, np.ndarray, pd.Series)):
+            if not t.array:
+                return -1
+            score += 2
+        elif t.array:
+            score += 1 if isinstance(v, str) else -100
+        elif isinstance(v, bool):
+            score += 2 if t.name == "bool" else -100
+        elif isinstance(v, (int, np.integer)):
+            score += 2 if t.name in _INT_TYPES else 1 if t.name in _NUM_TYPES else -100
+        elif isinstance(v, (float, np.floating)):
+            score += 2 if t.name in _NUM_TYPES else -100
+        elif isinstance(v, str):
+            score += 2 if t.name in _TEXT_TYPES else 1
+        else:
+            score += 1
+    return score if score >= 0 else -1
 
 
 def _normalize(t: TypeRef, value: Any) -> Any:

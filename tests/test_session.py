@@ -277,8 +277,12 @@ def test_errors_for_bad_calls(s: Session, shards: Sandbox) -> None:
         s.sql("SELECT ts_where(1)")
     with pytest.raises(CallError, match="does not exist"):
         s.sql("SELECT * FROM nope()")
-    with pytest.raises(ValueError, match='invalid input syntax for type integer: "abc"'):
+    with pytest.raises(CallError, match='invalid input syntax for type integer: "abc"') as bad:
         s.sql("SELECT ts_get('abc')")
+    assert bad.value.sqlstate == "22P02"
+    with pytest.raises(CallError, match="out of range for type integer") as big:
+        s.call("ts_get", 2**31)
+    assert big.value.sqlstate == "22003"
     s.execute("CREATE FUNCTION ts_lost() RETURNS SETOF int AS $$ CLUSTER 'nope'; RUN ON ALL; $$ "
               "LANGUAGE plproxy")  # fmt: skip
     with pytest.raises(ClusterError) as e:
@@ -294,6 +298,19 @@ def test_errors_for_bad_calls(s: Session, shards: Sandbox) -> None:
         s.execute("CREATE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql")
     with pytest.raises(CallError, match="not a proxy function call"):
         s.execute("UPDATE t SET x = 1")
+
+
+def test_overloads_by_argument_type(s: Session) -> None:
+    s.execute(
+        "CREATE FUNCTION ts_ovl(i int) RETURNS SETOF text AS $$ CLUSTER 'shards'; RUN ON 0; "
+        "SELECT 'int'::text; $$ LANGUAGE plproxy;"
+        "CREATE FUNCTION ts_ovl(t text) RETURNS SETOF text AS $$ CLUSTER 'shards'; RUN ON 0; "
+        "SELECT 'text'::text; $$ LANGUAGE plproxy;"
+    )
+    assert s.sql("SELECT * FROM ts_ovl(1)")["ts_ovl"].tolist() == ["int"]
+    assert s.sql("SELECT * FROM ts_ovl('1')")["ts_ovl"].tolist() == ["text"]
+    assert s.call("ts_ovl", "x")["ts_ovl"].tolist() == ["text"]
+    assert len(s.functions["ts_ovl"].definitions) == 2
 
 
 def test_compile_errors_carry_the_function_label(s: Session) -> None:
