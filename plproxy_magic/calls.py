@@ -173,6 +173,11 @@ def _value(node: Any, params: Sequence[Any]) -> Any:
     )
 
 
+def constant_value(node: Any) -> Any:
+    """The value of a constant expression (a literal, ARRAY[...], a cast of one)."""
+    return _value(node, ())
+
+
 def _call_from_funccall(
     fc: Any, params: Sequence[Any]
 ) -> tuple[str, tuple[Any, ...], dict[str, Any]]:

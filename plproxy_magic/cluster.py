@@ -108,7 +108,8 @@ class Cluster:
         if not self.options.modular_mapping and n & (n - 1):
             raise ClusterError(
                 f"Pl/Proxy: invalid number of partitions: cluster {self.name} has {n}, "
-                "not a power of two (set modular_mapping to allow any count)"
+                "not a power of two (set modular_mapping to allow any count)",
+                sqlstate="42601",
             )
         for p in self.replicas:
             if not 0 <= p < n:

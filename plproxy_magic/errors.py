@@ -28,6 +28,7 @@ __all__ = [
     "RemoteError",
     "RoutingError",
     "RowCountError",
+    "SqlError",
 ]
 
 
@@ -86,7 +87,16 @@ class ClusterError(PlProxyError):
     """Unknown cluster, bad cluster definition or option (``Pl/Proxy: cluster not found: x``)."""
 
     prefixed = False
-    default_sqlstate = "42601"
+
+
+class SqlError(PlProxyError):
+    """A plain PostgreSQL error of the proxy side, without PL/Proxy's prefix.
+
+    For example ``column "b" does not exist`` from a RUN ON naming no argument, or
+    ``Function used in wrong context``.
+    """
+
+    prefixed = False
 
 
 class CallError(PlProxyError):
@@ -113,9 +123,10 @@ class RowCountError(PlProxyError):
 
 
 class ConnectError(PlProxyError):
-    """A partition could not be reached: ``[db] PQconnectPoll: <libpq message>``."""
+    """A partition could not be reached: ``[db] PQconnectPoll: <libpq message>``.
 
-    default_sqlstate = "08006"
+    The SQLSTATE is PL/Proxy's XX000, not libpq's connection class.
+    """
 
     def __init__(self, dbname: str, step: str, detail: str, **kw: object) -> None:
         self.dbname = dbname

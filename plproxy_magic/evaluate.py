@@ -45,6 +45,18 @@ def _strict(f: Callable[..., Any]) -> Callable[..., Any]:
     return g
 
 
+def _lower_char(c: str) -> str:
+    # PostgreSQL maps case one character at a time (towlower): 'İ' -> 'i', never two chars.
+    low = c.lower()
+    return low if len(low) == 1 else low[0]
+
+
+def _upper_char(c: str) -> str:
+    # towupper keeps characters whose upper case is longer ('ß' stays 'ß', not 'SS').
+    up = c.upper()
+    return up if len(up) == 1 else c
+
+
 BUILTIN_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "hashtext": _strict(hashing.hashtext),
     "hashtextextended": _strict(hashing.hashtextextended),
@@ -59,8 +71,8 @@ BUILTIN_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "uuid_hash": _strict(hashing.uuid_hash),
     "abs": _strict(abs),
     "ascii": _strict(lambda s: ord(s[0]) if s else 0),
-    "lower": _strict(str.lower),
-    "upper": _strict(str.upper),
+    "lower": _strict(lambda s: "".join(_lower_char(c) for c in s)),
+    "upper": _strict(lambda s: "".join(_upper_char(c) for c in s)),
     "length": _strict(len),
     "mod": _strict(lambda a, b: int(np.fmod(a, b))),
 }

@@ -32,6 +32,10 @@ class Param:
     type: TypeRef
     mode: str
     has_default: bool = False
+    #: the DEFAULT's value when it is a constant (it is sent as text and cast remotely)
+    default: Any = None
+    #: False when the DEFAULT is an expression the kernel does not evaluate
+    default_is_constant: bool = True
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,12 @@ def compile_function(stmt: Any, source: str) -> ProxyFunction:
         if mode == "variadic":
             variadic = True
             mode = "in"
-        params.append(Param(p.name, typeref_from_ast(p.argType), mode, p.defexpr is not None))
+        default, constant = _default_value(p.defexpr)
+        params.append(
+            Param(
+                p.name, typeref_from_ast(p.argType), mode, p.defexpr is not None, default, constant
+            )
+        )
     nargs = sum(1 for p in params if p.mode in ("in", "inout"))
     label = f"{schema}.{name}({nargs})"
     if stmt.is_procedure:
@@ -170,6 +179,18 @@ def compile_function(stmt: Any, source: str) -> ProxyFunction:
         raise CompileError("SELECT statement not allowed for dynamic RECORD functions",
                            function=label)  # fmt: skip
     return fn
+
+
+def _default_value(node: Any) -> tuple[Any, bool]:
+    """A parameter DEFAULT as a value, and whether it was a constant."""
+    if node is None:
+        return None, True
+    from plproxy_magic.calls import constant_value
+
+    try:
+        return constant_value(node), True
+    except PlProxyError:
+        return None, False
 
 
 def function_language(stmt: Any) -> str | None:

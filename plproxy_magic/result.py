@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from psycopg.postgres import types as pg_types
 
@@ -47,6 +48,11 @@ _TIMESTAMP = _oid("timestamp")
 def _column(values: list[Any], oid: int | None) -> Any:
     """A pandas array for one column of Python values."""
     dtype = _DTYPES.get(oid) if oid is not None else None
+    if dtype in ("Float32", "Float64"):
+        # Keep NaN a value: only SQL NULL is missing.
+        mask = np.array([v is None for v in values], dtype=bool)
+        data = np.array([0.0 if v is None else v for v in values], dtype=dtype.lower())
+        return pd.arrays.FloatingArray(data, mask)
     if dtype is not None:
         return pd.array(values, dtype=dtype)  # type: ignore[call-overload]
     if oid in (_TIMESTAMPTZ, _TIMESTAMP) and values:

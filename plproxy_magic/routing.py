@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from plproxy_magic.errors import RoutingError
+from plproxy_magic.errors import RoutingError, SqlError
 from plproxy_magic.language.ast import ArgRef, FuncCall, RunAll, RunAny, RunNr, RunOn, UnknownRef
 
 __all__ = ["Route", "check_hash", "partition_of", "route"]
@@ -68,7 +68,7 @@ def _hashes(run_on: RunOn, values: Sequence[Any], hash_source: HashSource | None
         assert hash_source is not None
         return hash_source(values)
     assert isinstance(run_on, UnknownRef)
-    raise RoutingError(f'column "{run_on.name}" does not exist', sqlstate="42703")
+    raise SqlError(f'column "{run_on.name}" does not exist', sqlstate="42703")
 
 
 def _tag_one(

@@ -26,7 +26,7 @@ from pglast.parser import ParseError
 from plproxy_magic import calls as _calls
 from plproxy_magic.cluster import Cluster
 from plproxy_magic.connections import ConnectionPool
-from plproxy_magic.errors import CallError, ClusterError, PlProxyError, RoutingError
+from plproxy_magic.errors import CallError, ClusterError, PlProxyError, RoutingError, SqlError
 from plproxy_magic.evaluate import BUILTIN_FUNCTIONS, Evaluator, SqlFallback, compile_local
 from plproxy_magic.execute import Executor, PartResult, Task
 from plproxy_magic.explain import Explain, ExplainStep
@@ -305,8 +305,10 @@ class Session:
                 raise CallError(f'column "{missing[0]}" does not exist', sqlstate="42703")
             keep = [self.partition_column] if self.partition_column in df.columns else []
             df = df[keep + list(call.projection)]
-        if call.alias and fn.kind != "composite":
-            df = df.rename(columns={fn.result_name: call.alias})
+        if fn.kind != "composite" and (call.alias or call.scalar_context):
+            # SELECT f(x) names its column after the function (or the alias), as PostgreSQL
+            # does; SELECT * FROM f(x) after a single OUT parameter.
+            df = df.rename(columns={fn.result_name: call.alias or fn.name})
         return df
 
     # -- the call pipeline: arguments -> route -> tasks -> execute -> frame -----------------
@@ -326,10 +328,14 @@ class Session:
         out = []
         for p, v in zip(args, values, strict=True):
             if v is _MISSING:
-                raise CallError(
-                    f"function {fn.name}: argument {p.name or '?'} is missing "
-                    "(defaults of proxy functions are not evaluated in the kernel)"
-                )
+                if not p.has_default:
+                    raise CallError(f"function {fn.name}: argument {p.name or '?'} is missing")
+                if not p.default_is_constant:
+                    raise CallError(
+                        f"function {fn.name}: the DEFAULT of argument {p.name or '?'} is an "
+                        "expression the kernel does not evaluate; pass the argument explicitly"
+                    )
+                v = p.default
             try:
                 out.append(_normalize(p.type, v))
             except (ValueError, TypeError) as exc:
@@ -393,7 +399,7 @@ class Session:
             elif isinstance(spec, ArgRef):
                 connstr = values[spec.index]
             elif isinstance(spec, UnknownRef):
-                raise RoutingError(f'column "{spec.name}" does not exist', sqlstate="42703")
+                raise SqlError(f'column "{spec.name}" does not exist', sqlstate="42703")
             else:
                 assert plan.connect_eval is not None
                 connstr = _one_text(plan.connect_eval(values), "select * from ...")
@@ -434,7 +440,7 @@ class Session:
         kind = fn.kind
         if kind == "record":
             if call.scalar_context:
-                raise PlProxyError("Function used in wrong context")
+                raise SqlError("Function used in wrong context")
             if not call.coldefs:
                 raise CallError(
                     'a column definition list is required for functions returning "record"',
@@ -477,13 +483,17 @@ class Session:
             lifetime=opts.connection_lifetime,
             timeout=opts.query_timeout,
         )
-        return to_frame(
+        df = to_frame(
             results,
             prep.columns,
             scalar=fn.kind in ("scalar", "void"),
             setof=fn.setof,
             partition_column=self.partition_column,
         )
+        if fn.kind == "void":
+            # PL/Proxy returns the void datum, whose text is '' (not NULL).
+            df[prep.columns[0]] = pd.array([""] * len(df), dtype="string")
+        return df
 
     def explain(self, query: str, params: Sequence[Any] = ()) -> Explain:
         """Where each call in ``query`` would go and what it would send, without running it.

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from plproxy_magic.errors import RoutingError
+from plproxy_magic.errors import RoutingError, SqlError
 from plproxy_magic.language.ast import ArgRef, RunAll, RunAny, RunNr, UnknownRef
 from plproxy_magic.routing import check_hash, partition_of, route
 
@@ -74,7 +74,7 @@ def test_run_on_argument_value() -> None:
 
 
 def test_unknown_name_fails_at_call_time() -> None:
-    with pytest.raises(RoutingError, match='column "b" does not exist'):
+    with pytest.raises(SqlError, match='column "b" does not exist'):
         route(UnknownRef("b"), [1], 4, CANON4)
 
 
