@@ -24,6 +24,7 @@ from pglast import ast
 from pglast.parser import ParseError
 
 from plproxy_magic import calls as _calls
+from plproxy_magic.arguments import bind_arguments, fit, signature
 from plproxy_magic.cluster import Cluster
 from plproxy_magic.connections import ConnectionPool
 from plproxy_magic.errors import CallError, ClusterError, PlProxyError, RoutingError, SqlError
@@ -194,9 +195,9 @@ class Session:
         are two functions.
         """
         key = fn.name.lower()
-        sig = _signature(fn)
+        sig = signature(fn)
         with self._lock:
-            defs = [f for f in self._functions.get(key, []) if _signature(f) != sig]
+            defs = [f for f in self._functions.get(key, []) if signature(f) != sig]
             defs.append(fn)
             self._functions[key] = defs
             self._plans = {k: p for k, p in self._plans.items() if p.fn.name.lower() != key}
@@ -219,7 +220,7 @@ class Session:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            scored = sorted(((_fit(f, args), i) for i, f in enumerate(matches)), reverse=True)
+            scored = sorted(((fit(f, args), i) for i, f in enumerate(matches)), reverse=True)
             if scored[0][0] > scored[1][0] and scored[0][0] >= 0:
                 return matches[scored[0][1]]
             if scored[0][0] >= 0:
@@ -313,37 +314,6 @@ class Session:
 
     # -- the call pipeline: arguments -> route -> tasks -> execute -> frame -----------------
 
-    def _arguments(self, fn: ProxyFunction, call: _calls.Call) -> list[Any]:
-        args = fn.args
-        values: list[Any] = list(call.args) + [_MISSING] * (len(args) - len(call.args))
-        for key, value in call.kwargs.items():
-            idx = next(
-                (i for i, p in enumerate(args) if (p.name or "").lower() == key.lower()), None
-            )
-            if idx is None:
-                raise CallError(f'function {fn.name} has no argument "{key}"')
-            if values[idx] is not _MISSING:
-                raise CallError(f'argument "{key}" given twice')
-            values[idx] = value
-        out = []
-        for p, v in zip(args, values, strict=True):
-            if v is _MISSING:
-                if not p.has_default:
-                    raise CallError(f"function {fn.name}: argument {p.name or '?'} is missing")
-                if not p.default_is_constant:
-                    raise CallError(
-                        f"function {fn.name}: the DEFAULT of argument {p.name or '?'} is an "
-                        "expression the kernel does not evaluate; pass the argument explicitly"
-                    )
-                v = p.default
-            try:
-                out.append(_normalize(p.type, v))
-            except (ValueError, TypeError) as exc:
-                text = str(exc)
-                state = "22003" if "out of range" in text else "22P02"
-                raise CallError(text, sqlstate=state) from None
-        return out
-
     def _plan(self, fn: ProxyFunction) -> _Plan:
         plan = self._plans.get(id(fn))
         if plan is not None and plan.fn is fn:
@@ -436,7 +406,7 @@ class Session:
 
     def _prepare(self, fn: ProxyFunction, call: _calls.Call) -> _Prepared:
         """Everything about a call short of running it: columns, cluster, tasks."""
-        values = self._arguments(fn, call)
+        values = bind_arguments(fn, call.args, call.kwargs)
         kind = fn.kind
         if kind == "record":
             if call.scalar_context:
@@ -591,76 +561,6 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session clusters={sorted(self.clusters)} functions={sorted(self._functions)}>"
-
-
-_MISSING = object()
-
-_TEXT_TYPES = frozenset({"text", "varchar", "bpchar", "name"})
-_INT_TYPES = frozenset({"int2", "int4", "int8"})
-_NUM_TYPES = frozenset({"numeric", "float4", "float8"})
-
-
-def _signature(fn: ProxyFunction) -> tuple[str, tuple[str, ...]]:
-    return fn.schema.lower(), tuple(p.type.cast for p in fn.args)
-
-
-def _fit(fn: ProxyFunction, args: Sequence[Any]) -> int:
-    """How well positional ``args`` fit ``fn``'s types (-1: not at all), for overloads.
-
-    Like PostgreSQL: an integer fits integer types best, a quoted literal (a Python str)
-    prefers text but may be cast to anything, a list needs an array.
-    """
-    import numpy as np
-
-    score = 0
-    for p, v in zip(fn.args, args, strict=False):
-        t = p.type
-        if v is None:
-            continue
-        if isinstance(v, (list, tuple, np.ndarray, pd.Series)):
-            if not t.array:
-                return -1
-            score += 2
-        elif t.array:
-            score += 1 if isinstance(v, str) else -100
-        elif isinstance(v, bool):
-            score += 2 if t.name == "bool" else -100
-        elif isinstance(v, (int, np.integer)):
-            score += 2 if t.name in _INT_TYPES else 1 if t.name in _NUM_TYPES else -100
-        elif isinstance(v, (float, np.floating)):
-            score += 2 if t.name in _NUM_TYPES else -100
-        elif isinstance(v, str):
-            score += 2 if t.name in _TEXT_TYPES else 1
-        else:
-            score += 1
-    return score if score >= 0 else -1
-
-
-def _normalize(t: TypeRef, value: Any) -> Any:
-    """Python value -> the value routing sees and psycopg sends (lists for arrays)."""
-    import numpy as np
-
-    if value is None:
-        return None
-    if t.array:
-        if isinstance(value, str):
-            value = _calls.parse_array_literal(value)
-        elif isinstance(value, (pd.Series, np.ndarray)):
-            value = value.tolist()
-        elif isinstance(value, tuple):
-            value = list(value)
-        if isinstance(value, list):
-            return [_normalize(t.element, v) if not isinstance(v, list) else v for v in value]
-        return value
-    if isinstance(value, np.generic):
-        value = value.item()
-    if (
-        t.is_builtin
-        and t.name in ("text", "varchar", "bpchar", "name")
-        and not isinstance(value, str)
-    ):
-        return str(value)
-    return t.routing_value(value)
 
 
 def _one_text(rows: list[Any], sql: str) -> Any:

@@ -1,0 +1,123 @@
+"""Call arguments: binding, conversion to the declared types, and overload choice.
+
+A call's Python values (or SQL literals, which arrive as text) are matched to the proxy
+function's IN/INOUT arguments by position and name, filled from constant DEFAULTs, and
+converted the way the declared type's input function would: integers range-checked, text
+as ``str``, arrays as lists (from Python sequences, numpy arrays, pandas Series or array
+literals). Overloads are chosen by argument count, then by how well the values fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from plproxy_magic.calls import parse_array_literal
+from plproxy_magic.errors import CallError
+from plproxy_magic.function import ProxyFunction
+from plproxy_magic.pgtypes import TypeRef
+
+__all__ = ["bind_arguments", "fit", "normalize", "signature"]
+
+_MISSING = object()
+
+_TEXT_TYPES = frozenset({"text", "varchar", "bpchar", "name"})
+_INT_TYPES = frozenset({"int2", "int4", "int8"})
+_NUM_TYPES = frozenset({"numeric", "float4", "float8"})
+
+
+def signature(fn: ProxyFunction) -> tuple[str, tuple[str, ...]]:
+    return fn.schema.lower(), tuple(p.type.cast for p in fn.args)
+
+
+def fit(fn: ProxyFunction, args: Sequence[Any]) -> int:
+    """How well positional ``args`` fit ``fn``'s types (-1: not at all), for overloads.
+
+    Like PostgreSQL: an integer fits integer types best, a quoted literal (a Python str)
+    prefers text but may be cast to anything, a list needs an array.
+    """
+    score = 0
+    for p, v in zip(fn.args, args, strict=False):
+        t = p.type
+        if v is None:
+            continue
+        if isinstance(v, (list, tuple, np.ndarray, pd.Series)):
+            if not t.array:
+                return -1
+            score += 2
+        elif t.array:
+            score += 1 if isinstance(v, str) else -100
+        elif isinstance(v, bool):
+            score += 2 if t.name == "bool" else -100
+        elif isinstance(v, (int, np.integer)):
+            score += 2 if t.name in _INT_TYPES else 1 if t.name in _NUM_TYPES else -100
+        elif isinstance(v, (float, np.floating)):
+            score += 2 if t.name in _NUM_TYPES else -100
+        elif isinstance(v, str):
+            score += 2 if t.name in _TEXT_TYPES else 1
+        else:
+            score += 1
+    return score if score >= 0 else -1
+
+
+def normalize(t: TypeRef, value: Any) -> Any:
+    """Python value -> the value routing sees and psycopg sends (lists for arrays)."""
+    if value is None:
+        return None
+    if t.array:
+        if isinstance(value, str):
+            value = parse_array_literal(value)
+        elif isinstance(value, (pd.Series, np.ndarray)):
+            value = value.tolist()
+        elif isinstance(value, tuple):
+            value = list(value)
+        if isinstance(value, list):
+            return [normalize(t.element, v) if not isinstance(v, list) else v for v in value]
+        return value
+    if isinstance(value, np.generic):
+        value = value.item()
+    if (
+        t.is_builtin
+        and t.name in ("text", "varchar", "bpchar", "name")
+        and not isinstance(value, str)
+    ):
+        return str(value)
+    return t.routing_value(value)
+
+
+def bind_arguments(fn: ProxyFunction, args_: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Any]:
+    """Positional and keyword values -> one normalised value per IN/INOUT argument.
+
+    Missing arguments take their constant DEFAULT; values are converted as the declared
+    type's input function would (CallError with 22P02 / 22003 when they do not fit).
+    """
+    args = fn.args
+    values: list[Any] = list(args_) + [_MISSING] * (len(args) - len(args_))
+    for key, value in kwargs.items():
+        idx = next((i for i, p in enumerate(args) if (p.name or "").lower() == key.lower()), None)
+        if idx is None:
+            raise CallError(f'function {fn.name} has no argument "{key}"')
+        if values[idx] is not _MISSING:
+            raise CallError(f'argument "{key}" given twice')
+        values[idx] = value
+    out = []
+    for p, v in zip(args, values, strict=True):
+        if v is _MISSING:
+            if not p.has_default:
+                raise CallError(f"function {fn.name}: argument {p.name or '?'} is missing")
+            if not p.default_is_constant:
+                raise CallError(
+                    f"function {fn.name}: the DEFAULT of argument {p.name or '?'} is an "
+                    "expression the kernel does not evaluate; pass the argument explicitly"
+                )
+            v = p.default
+        try:
+            out.append(normalize(p.type, v))
+        except (ValueError, TypeError) as exc:
+            text = str(exc)
+            state = "22003" if "out of range" in text else "22P02"
+            raise CallError(text, sqlstate=state) from None
+    return out
