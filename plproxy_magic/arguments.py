@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from plproxy_magic.calls import parse_array_literal
+from plproxy_magic.calls import TypedNull, parse_array_literal
 from plproxy_magic.errors import CallError
 from plproxy_magic.function import ProxyFunction
 from plproxy_magic.pgtypes import TypeRef
@@ -44,6 +44,10 @@ def fit(fn: ProxyFunction, args: Sequence[Any]) -> int:
         t = p.type
         if v is None:
             continue
+        if isinstance(v, TypedNull):
+            family = v.type.name in _INT_TYPES and t.name in _INT_TYPES
+            score += 3 if v.type.cast == t.cast else 1 if family else -100
+            continue
         if isinstance(v, (list, tuple, np.ndarray, pd.Series)):
             if not t.array:
                 return -1
@@ -65,7 +69,7 @@ def fit(fn: ProxyFunction, args: Sequence[Any]) -> int:
 
 def normalize(t: TypeRef, value: Any) -> Any:
     """Python value -> the value routing sees and psycopg sends (lists for arrays)."""
-    if value is None:
+    if value is None or isinstance(value, TypedNull):
         return None
     if t.array:
         if isinstance(value, str):

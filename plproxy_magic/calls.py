@@ -22,9 +22,23 @@ from pglast.parser import ParseError, scan
 from plproxy_magic.errors import CallError
 from plproxy_magic.pgtypes import TypeRef, typeref_from_ast
 
-__all__ = ["Call", "bind_variables", "parse_array_literal", "parse_call", "parse_statements"]
+__all__ = [
+    "Call",
+    "TypedNull",
+    "bind_variables",
+    "parse_array_literal",
+    "parse_call",
+    "parse_statements",
+]
 
 _MISSING = object()
+
+
+@dataclass(frozen=True)
+class TypedNull:
+    """``NULL::type`` in a call: a NULL whose type still chooses between overloads."""
+
+    type: TypeRef
 
 
 @dataclass(frozen=True)
@@ -158,6 +172,8 @@ def _value(node: Any, params: Sequence[Any]) -> Any:
     if isinstance(node, ast.TypeCast):
         inner = _value(node.arg, params)
         t = typeref_from_ast(node.typeName)
+        if inner is None:
+            return TypedNull(t)
         if t.array and isinstance(inner, str):
             return parse_array_literal(inner)
         return inner

@@ -1170,9 +1170,6 @@ CASES += [
         + ";\n"
         + fn("df_ovn", "(x text) RETURNS text", "CLUSTER 'df_cluster'; RUN ON 0; SELECT 'text';"),
         ["SELECT * FROM df_ovn(NULL::int)", "SELECT * FROM df_ovn(NULL::text)"],
-        xfail="overload resolution ignores the cast of a NULL: PostgreSQL calls df_ovn(int) "
-        "for df_ovn(NULL::int) and returns 'int'; plproxy_magic fails with 42725 'function "
-        "df_ovn is not unique: cast the arguments to choose one overload'",
     ),
     Case(
         "call_site_type_resolution",
