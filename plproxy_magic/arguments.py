@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from psycopg.types.json import Json, Jsonb
 
 from plproxy_magic.calls import TypedNull, parse_array_literal
 from plproxy_magic.errors import CallError
@@ -71,6 +72,9 @@ def normalize(t: TypeRef, value: Any) -> Any:
     """Python value -> the value routing sees and psycopg sends (lists for arrays)."""
     if value is None or isinstance(value, TypedNull):
         return None
+    if not t.array and t.name in ("json", "jsonb") and not isinstance(value, str):
+        # Python objects go as JSON documents (a str is already JSON text).
+        return (Jsonb if t.name == "jsonb" else Json)(value)
     if t.array:
         if isinstance(value, str):
             value = parse_array_literal(value)

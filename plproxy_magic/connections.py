@@ -75,6 +75,18 @@ class ConnectionPool:
             raise ConnectError(dbname_of(connstr), "PQconnectPoll", mask(text)) from None
         except psycopg.ProgrammingError as exc:  # malformed connect string
             raise ConnectError("(null)", "PQconnectStart", mask(str(exc))) from None
+        if conn.info.encoding != "utf-8":
+            # PL/Proxy syncs client_encoding to the proxy database's encoding; the kernel's
+            # is UTF-8 (it is what hashtext() hashes), so every partition talks UTF-8.
+            try:
+                conn.execute("SET client_encoding TO 'UTF8'")
+            except psycopg.Error as exc:
+                conn.close()
+                raise ConnectError(
+                    dbname_of(connstr),
+                    "set client_encoding = 'UTF8'; -- does not seem to apply",
+                    str(exc),
+                ) from None
         return PooledConnection(conn, key)
 
     def checkout(self, cluster: str, connstr: str, lifetime: float = 0) -> PooledConnection:

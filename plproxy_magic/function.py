@@ -50,6 +50,8 @@ class ProxyFunction:
     strict: bool
     body: Body
     source: str = field(repr=False, compare=False)
+    #: columns of a named composite / table row return type, from the partition catalog
+    rowtype: tuple[Param, ...] | None = None
 
     @property
     def args(self) -> tuple[Param, ...]:
@@ -64,6 +66,8 @@ class ProxyFunction:
     @property
     def kind(self) -> Kind:
         """``composite`` (OUT/TABLE columns), ``record`` (dynamic), ``void`` or ``scalar``."""
+        if self.rowtype is not None:
+            return "composite"
         if self.out_columns:
             # A single OUT parameter makes a scalar function in PostgreSQL.
             return "composite" if len(self.out_columns) > 1 else "scalar"
@@ -72,6 +76,22 @@ class ProxyFunction:
         if self.rettype.name == "void":
             return "void"
         return "scalar"
+
+    @property
+    def result_columns(self) -> tuple[Param, ...]:
+        """The columns of a composite result (OUT/TABLE columns or the row type's)."""
+        return self.rowtype if self.rowtype is not None else self.out_columns
+
+    @property
+    def user_types(self) -> tuple[TypeRef, ...]:
+        """Types to look up in a partition catalog: neither built in nor schema-qualified
+        built-ins, plus a non-built-in return type (it may be a composite row type)."""
+        refs = [p.type for p in self.params] + [self.rettype]
+        seen: dict[TypeRef, None] = {}
+        for t in refs:
+            if not t.is_builtin:
+                seen.setdefault(t.element, None)
+        return tuple(seen)
 
     @property
     def result_type(self) -> TypeRef:

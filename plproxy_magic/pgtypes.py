@@ -79,13 +79,13 @@ class TypeRef:
 
     @property
     def cast(self) -> str:
-        """The text after ``::`` in PL/Proxy's SQL (``int4``, ``_text``, ``public.mood``)."""
+        """The text after ``::`` in PL/Proxy's SQL (``int4``, ``_text``, ``public.mood``).
+
+        ``pg_catalog`` types go unqualified; others as ``schema.name`` once the schema is
+        known (from the partition catalog), else by bare name through ``search_path``.
+        """
         typname = ("_" + self.name) if self.array else self.name
-        if self.is_builtin:
-            return quote_ident(typname)
-        if self.schema is None:
-            # Resolved remotely through search_path; the catalog resolution (issue: types)
-            # fills in the schema when the partitions are reachable.
+        if self.schema in (None, "pg_catalog"):
             return quote_ident(typname)
         return f"{quote_ident(self.schema)}.{quote_ident(typname)}"
 

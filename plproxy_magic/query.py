@@ -58,7 +58,7 @@ def default_query(
     call = f"{target}({arglist})"
     kind = fn.kind
     if kind == "composite":
-        cols = ", ".join(f"{quote_ident(str(p.name))}::{p.type.cast}" for p in fn.out_columns)
+        cols = ", ".join(f"{quote_ident(str(p.name))}::{p.type.cast}" for p in fn.result_columns)
         sql = f"select {cols} from {call}"
     elif kind == "record":
         if not coldefs:

@@ -20,16 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pglast
+import psycopg
 from pglast import ast
 from pglast.parser import ParseError
 
 from plproxy_magic import calls as _calls
 from plproxy_magic.arguments import bind_arguments, fit, signature
+from plproxy_magic.catalog import resolve_function
 from plproxy_magic.cluster import Cluster
 from plproxy_magic.connections import ConnectionPool
 from plproxy_magic.errors import CallError, ClusterError, PlProxyError, RoutingError, SqlError
 from plproxy_magic.evaluate import BUILTIN_FUNCTIONS, Evaluator, SqlFallback, compile_local
-from plproxy_magic.execute import Executor, PartResult, Task
+from plproxy_magic.execute import Executor, PartResult, Task, remote_error
 from plproxy_magic.explain import Explain, ExplainStep
 from plproxy_magic.function import ProxyFunction, compile_function, function_language
 from plproxy_magic.language.ast import (
@@ -114,6 +116,7 @@ class Session:
         self.clusters: dict[str, Cluster] = {}
         self._functions: dict[str, list[ProxyFunction]] = {}
         self._plans: dict[int, _Plan] = {}
+        self._catalog_cache: dict[tuple[int, str], tuple[ProxyFunction, ProxyFunction]] = {}
         self.routing_functions: dict[str, Callable[..., Any]] = {}
         self.sql_fallback: SqlFallback | None = None
         self.partition_column = partition_column
@@ -387,11 +390,14 @@ class Session:
 
     def route(self, fn: ProxyFunction, values: Sequence[Any]) -> tuple[Cluster, Route]:
         """Where a call with these (normalised) argument values goes, without running it."""
-        plan = self._plan(fn)
-        cluster = self._target(plan, values)
+        cluster = self._target(self._plan(fn), values)
+        return cluster, self._route_on(fn, cluster, values)
+
+    def _route_on(self, fn: ProxyFunction, cluster: Cluster, values: Sequence[Any]) -> Route:
         if fn.body.connect is not None:
-            return cluster, Route([0])
-        r = route(
+            return Route([0])
+        plan = self._plan(fn)
+        return route(
             fn.body.run_on,
             values,
             len(cluster.partitions),
@@ -402,11 +408,31 @@ class Session:
             rng=self._rng,
             hash_source=plan.hash_eval,
         )
-        return cluster, r
 
-    def _prepare(self, fn: ProxyFunction, call: _calls.Call) -> _Prepared:
-        """Everything about a call short of running it: columns, cluster, tasks."""
-        values = bind_arguments(fn, call.args, call.kwargs)
+    def _resolved(self, fn: ProxyFunction, cluster: Cluster) -> ProxyFunction:
+        """``fn`` with its user types looked up in ``cluster``'s partition 0 (cached)."""
+        if not fn.user_types:
+            return fn
+        key = (id(fn), cluster.name)
+        hit = self._catalog_cache.get(key)
+        if hit is not None and hit[0] is fn:
+            return hit[1]
+
+        def lookup(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+            connstr = cluster.partitions[0]
+            with self.pool.connection(cluster.name, connstr) as pc:
+                try:
+                    with psycopg.RawCursor(pc.conn) as cur:
+                        return cur.execute(sql, params).fetchall()
+                except psycopg.Error as exc:
+                    raise remote_error(exc, pc.dbname, 0) from None
+
+        resolved = resolve_function(fn, lookup)
+        with self._lock:
+            self._catalog_cache[key] = (fn, resolved)
+        return resolved
+
+    def _columns(self, fn: ProxyFunction, call: _calls.Call) -> list[str]:
         kind = fn.kind
         if kind == "record":
             if call.scalar_context:
@@ -416,24 +442,36 @@ class Session:
                     'a column definition list is required for functions returning "record"',
                     sqlstate="42601",
                 )
-        elif call.coldefs:
+            return [n for n, _ in call.coldefs]
+        if call.coldefs:
             raise CallError(
                 'a column definition list is only allowed for functions returning "record"',
                 sqlstate="42601",
             )
-        columns = (
-            [n for n, _ in call.coldefs] if kind == "record" and call.coldefs
-            else [str(p.name) for p in fn.out_columns] if kind == "composite"
-            else [fn.result_name]
-        )  # fmt: skip
-        prepared = _Prepared(fn, columns, None, [], "")
+        if kind == "composite":
+            return [str(p.name) for p in fn.result_columns]
+        return [fn.result_name]
+
+    def _prepare(self, fn: ProxyFunction, call: _calls.Call) -> _Prepared:
+        """Everything about a call short of running it: columns, cluster, tasks."""
+        values = bind_arguments(fn, call.args, call.kwargs)
         if fn.strict and any(v is None for v in values):
-            return prepared  # STRICT: NULL in, NULL out, no remote call
+            # STRICT: NULL in, NULL out, no remote call (and no catalog lookup).
+            return _Prepared(fn, self._columns(fn, call), None, [], "")
         plan = self._plan(fn)
-        remote = plan.remote if plan.remote is not None else default_query(fn, call.coldefs)
-        cluster, r = self.route(fn, values)
-        prepared.cluster = cluster
-        prepared.sql = remote.sql
+        cluster = self._target(plan, values)
+        typed = self._resolved(fn, cluster)
+        columns = self._columns(typed, call)
+        if typed is fn and plan.remote is not None:
+            remote = plan.remote
+        else:
+            remote = (
+                default_query(typed, call.coldefs)
+                if typed.body.select is None
+                else remote_query(typed)
+            )
+        r = self._route_on(fn, cluster, values)
+        prepared = _Prepared(typed, columns, cluster, [], remote.sql)
         for p in r.partitions:
             vals = r.split[p] if r.split is not None else values
             prepared.tasks.append(
@@ -443,6 +481,7 @@ class Session:
 
     def _invoke(self, fn: ProxyFunction, call: _calls.Call) -> pd.DataFrame:
         prep = self._prepare(fn, call)
+        fn = prep.fn
         if prep.cluster is None:
             rows: list[tuple[Any, ...]] = [] if fn.setof else [(None,) * len(prep.columns)]
             return frame(prep.columns, rows)
