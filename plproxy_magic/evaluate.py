@@ -23,7 +23,7 @@ import pglast
 from pglast import ast
 
 from plproxy_magic import hashing
-from plproxy_magic.errors import RoutingError
+from plproxy_magic.errors import RoutingError, SqlError
 from plproxy_magic.pgtypes import INT_TYPES, typeref_from_ast
 from plproxy_magic.query import RemoteQuery
 
@@ -186,7 +186,16 @@ def compile_local(
 
     The closure takes the call's argument values and returns the result rows' single values.
     """
-    stmt: Any = pglast.parse_sql(query.sql)[0].stmt
+    try:
+        stmt: Any = pglast.parse_sql(query.sql)[0].stmt
+    except pglast.parser.ParseError as exc:
+        # PL/Proxy's proxy database would reject the local query the same way, per call.
+        message = str(exc.args[0]).split(", at index")[0]
+
+        def invalid(values: Sequence[Any]) -> list[Any]:
+            raise SqlError(message, sqlstate="42601")
+
+        return invalid
     expr = stmt.fromClause[0].functions[0][0] if stmt.fromClause else stmt.targetList[0].val
     indexes = query.arg_indexes
     try:

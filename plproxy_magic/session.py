@@ -119,6 +119,7 @@ class Session:
         self._catalog_cache: dict[tuple[int, str], tuple[ProxyFunction, ProxyFunction]] = {}
         self.routing_functions: dict[str, Callable[..., Any]] = {}
         self.sql_fallback: SqlFallback | None = None
+        self._routing_conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self.partition_column = partition_column
         self.pool = ConnectionPool()
         self.executor = Executor(self.pool, max_workers)
@@ -190,6 +191,37 @@ class Session:
             return f
 
         return register(fn) if fn is not None else register
+
+    def routing_database(self, dsn: str | None) -> None:
+        """Evaluate routing functions the kernel does not know as SQL on database ``dsn``.
+
+        PL/Proxy runs ``select * from f($1)`` for RUN ON / CLUSTER / CONNECT in the proxy
+        database; with a routing database (usually the proxy database a notebook attached)
+        the same query runs there, with bound parameters. ``None`` turns it off.
+        """
+        if self._routing_conn is not None:
+            self._routing_conn.close()
+            self._routing_conn = None
+        fallback: SqlFallback | None = None
+        if dsn is not None:
+            conn = psycopg.connect(dsn, autocommit=True)
+            self._routing_conn = conn
+            lock = threading.Lock()
+
+            def fallback(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+                with lock:
+                    try:
+                        with psycopg.RawCursor(conn) as cur:
+                            return cur.execute(sql, params).fetchall()
+                    except psycopg.Error as exc:
+                        raise SqlError(
+                            exc.diag.message_primary or str(exc),
+                            sqlstate=exc.diag.sqlstate or "XX000",
+                        ) from None
+
+        with self._lock:
+            self.sql_fallback = fallback
+            self._plans.clear()
 
     def define(self, fn: ProxyFunction) -> ProxyCallable:
         """Register a compiled function, replacing one with the same signature.
@@ -584,6 +616,7 @@ class Session:
 
     def close(self) -> None:
         """Close connections and threads, and stop this session's sandboxes."""
+        self.routing_database(None)
         self.executor.close()
         for sb in list(self.sandboxes):
             sb.stop()
