@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Bool, Int, Unicode
 
 from plproxy_magic.cluster import Cluster
@@ -148,15 +148,30 @@ class PlProxyMagic(Magics):
 
     # -- %cluster ---------------------------------------------------------------------------
 
-    @line_magic
-    def cluster(self, line: str) -> Any:
+    @line_cell_magic
+    def cluster(self, line: str, cell: str | None = None) -> Any:
         """Register and inspect clusters.
 
         %cluster sandbox NAME --partitions N [--servers K] [--option key=value ...]
         %cluster add NAME DSN [DSN ...] [--option key=value ...]
         %cluster list | show NAME | drop NAME
+        %%cluster     CREATE SERVER ... FOREIGN DATA WRAPPER plproxy OPTIONS (...);
+                      CREATE USER MAPPING ...; GRANT USAGE ON FOREIGN SERVER ...
         """
+        if cell is not None:
+            return self._guard(lambda: self._cluster_sql(cell))
         return self._guard(lambda: self._cluster(line))
+
+    def _cluster_sql(self, cell: str) -> None:
+        before = dict(self.session.clusters)
+        self.session.execute(self._template(cell))
+        if self.feedback:
+            for name, c in self.session.clusters.items():
+                if before.get(name) != c:
+                    n = len(c.partitions)
+                    print(f"Cluster {name}: {n} partition{'s' * (n != 1)}")
+            for name in before.keys() - self.session.clusters.keys():
+                print(f"Dropped cluster {name}")
 
     def _cluster(self, line: str) -> Any:
         args = self._cluster_args.parse_args(shlex.split(line))

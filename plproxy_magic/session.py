@@ -12,6 +12,8 @@ magics use (:func:`default_session`). Its methods are the Python API:
 
 from __future__ import annotations
 
+import getpass
+import os
 import random
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,6 +27,7 @@ from pglast import ast
 from pglast.parser import ParseError
 
 from plproxy_magic import calls as _calls
+from plproxy_magic import sqlmed
 from plproxy_magic.arguments import bind_arguments, fit, signature
 from plproxy_magic.catalog import resolve_function
 from plproxy_magic.cluster import Cluster
@@ -46,6 +49,7 @@ from plproxy_magic.pgtypes import TypeRef, typeref_from_ast
 from plproxy_magic.query import RemoteQuery, default_query, local_query, remote_query
 from plproxy_magic.result import frame, to_frame
 from plproxy_magic.routing import Route, route
+from plproxy_magic.sqlmed import ServerDef
 
 if TYPE_CHECKING:
     from plproxy_magic.sandbox import Sandbox
@@ -114,6 +118,10 @@ class Session:
 
     def __init__(self, *, max_workers: int = 32, partition_column: str | None = None) -> None:
         self.clusters: dict[str, Cluster] = {}
+        #: SQL/MED servers of the plproxy wrapper, as written (clusters derive from them)
+        self.servers: dict[str, ServerDef] = {}
+        #: the current user: picks SQL/MED user mappings (libpq's default user by default)
+        self.user: str = os.environ.get("PGUSER") or getpass.getuser()
         self._functions: dict[str, list[ProxyFunction]] = {}
         self._plans: dict[int, _Plan] = {}
         self._catalog_cache: dict[tuple[int, str], tuple[ProxyFunction, ProxyFunction]] = {}
@@ -149,12 +157,101 @@ class Session:
             self.pool.drop(name)
         return cluster
 
+    # -- SQL/MED ------------------------------------------------------------------------------
+
+    def _apply_sqlmed(self, stmt: Any) -> None:
+        """Apply one SQL/MED statement (already parsed) to the session's servers."""
+        if isinstance(stmt, (ast.CreateExtensionStmt, ast.CreateFdwStmt)):
+            return  # the plproxy extension and its wrapper are built in here
+        if isinstance(stmt, ast.CreateForeignServerStmt):
+            if stmt.fdwname != "plproxy":
+                raise ClusterError(
+                    f"server {stmt.servername} uses FOREIGN DATA WRAPPER {stmt.fdwname}: "
+                    "only plproxy servers define clusters",
+                    sqlstate="0A000",
+                )
+            name = str(stmt.servername)
+            if name in self.servers:
+                if stmt.if_not_exists:
+                    return
+                raise ClusterError(f'server "{name}" already exists', sqlstate="42710")
+            options = sqlmed.options_of(stmt.options)
+            sqlmed.validate_server(options)
+            self.servers[name] = ServerDef(name, options)
+            self._sync_server(name)
+            return
+        if isinstance(stmt, ast.DropStmt):
+            for obj in stmt.objects or ():
+                name = str(obj.sval)
+                if name not in self.servers:
+                    if stmt.missing_ok:
+                        continue
+                    raise ClusterError(f'server "{name}" does not exist', sqlstate="42704")
+                del self.servers[name]
+                self.clusters.pop(name, None)
+                self.pool.drop(name)
+            return
+        if isinstance(stmt, ast.GrantStmt):
+            for obj in stmt.objects or ():
+                self._server(str(obj.sval)).grants.update(
+                    sqlmed.mapping_key(g, self.user) for g in stmt.grantees or ()
+                )
+            return
+        server = self._server(stmt.servername)
+        if isinstance(stmt, ast.AlterForeignServerStmt):
+            options = sqlmed.alter_options(server.options, stmt.options)
+            sqlmed.validate_server(options)
+            server.options = options
+        else:
+            key = sqlmed.mapping_key(stmt.user, self.user)
+            exists = key in server.mappings
+            if isinstance(stmt, ast.CreateUserMappingStmt):
+                if exists and not stmt.if_not_exists:
+                    raise ClusterError(
+                        f'user mapping for "{key}" already exists for server "{server.name}"',
+                        sqlstate="42710",
+                    )
+                if not exists:
+                    options = sqlmed.options_of(stmt.options)
+                    sqlmed.validate_mapping(options)
+                    server.mappings[key] = options
+            elif not exists:
+                if isinstance(stmt, ast.DropUserMappingStmt) and stmt.missing_ok:
+                    return
+                raise ClusterError(
+                    f'user mapping for "{key}" does not exist for server "{server.name}"',
+                    sqlstate="42704",
+                )
+            elif isinstance(stmt, ast.AlterUserMappingStmt):
+                options = sqlmed.alter_options(server.mappings[key], stmt.options)
+                sqlmed.validate_mapping(options)
+                server.mappings[key] = options
+            else:
+                del server.mappings[key]
+        self._sync_server(server.name)
+
+    def _server(self, name: str) -> ServerDef:
+        try:
+            return self.servers[name]
+        except KeyError:
+            raise ClusterError(f'server "{name}" does not exist', sqlstate="42704") from None
+
+    def _sync_server(self, name: str) -> None:
+        """(Re)derive cluster ``name`` from its server and the current user's mapping."""
+        server = self.servers[name]
+        cluster = Cluster.define(name, server.connstrs(self.user), server.cluster_options)
+        with self._lock:
+            self.clusters[name] = cluster
+        # As PL/Proxy: a changed server or mapping drops that cluster's connections.
+        self.pool.drop(name)
+
     def drop_cluster(self, name: str) -> None:
         """Forget cluster ``name`` and close its connections."""
         with self._lock:
             if name not in self.clusters:
                 raise ClusterError(f"Pl/Proxy: cluster not found: {name}")
             del self.clusters[name]
+            self.servers.pop(name, None)
         self.pool.drop(name)
 
     def cluster(self, name: str) -> Cluster:
@@ -293,6 +390,8 @@ class Session:
                         sqlstate="0A000",
                     )
                 plan.append(("define", compile_function(stmt, text), text))
+            elif _is_sqlmed(stmt):
+                plan.append(("sqlmed", stmt, text))
             else:
                 call = _calls.parse_call(stmt, params)
                 if call is None:
@@ -306,7 +405,9 @@ class Session:
         result: pd.DataFrame | None = None
         self.last_defined = [item for kind, item, _ in plan if kind == "define"]
         for kind, item, _ in plan:
-            if kind == "define":
+            if kind == "sqlmed":
+                self._apply_sqlmed(item)
+            elif kind == "define":
                 self.define(item)
             else:
                 result = self._call(item)
@@ -642,6 +743,28 @@ def _one_text(rows: list[Any], sql: str) -> Any:
     if value is not None and not isinstance(value, str):
         raise RoutingError("expected text")
     return value
+
+
+_SQLMED = (
+    ast.CreateForeignServerStmt,
+    ast.AlterForeignServerStmt,
+    ast.CreateUserMappingStmt,
+    ast.AlterUserMappingStmt,
+    ast.DropUserMappingStmt,
+    ast.CreateFdwStmt,
+)
+
+
+def _is_sqlmed(stmt: Any) -> bool:
+    """Whether ``stmt`` configures clusters the SQL/MED way (or installs plproxy)."""
+    if isinstance(stmt, _SQLMED):
+        return True
+    if isinstance(stmt, ast.CreateExtensionStmt):
+        return str(stmt.extname).lower() == "plproxy"
+    if isinstance(stmt, (ast.DropStmt, ast.GrantStmt)):
+        kind = stmt.removeType if isinstance(stmt, ast.DropStmt) else stmt.objtype
+        return kind is not None and kind.name == "OBJECT_FOREIGN_SERVER"
+    return False
 
 
 _default: Session | None = None

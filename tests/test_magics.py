@@ -191,3 +191,28 @@ def test_explain_magic(shell: InteractiveShell) -> None:
     ex = cell(shell, "%plproxy explain SELECT echo(:key)")
     assert ex.summary() == "public.echo(1) -> cluster mvars: partition 0 [mvars_p0]"
     assert ex.steps[0].targets[0][3] == ("k1",)
+
+
+def test_cluster_cell_magic_takes_sqlmed(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.user_ns["m0"] = shell.user_ns["_session"].clusters["mvars"].partitions[0]
+    cell(
+        shell,
+        """%%cluster
+CREATE SERVER medm FOREIGN DATA WRAPPER plproxy OPTIONS (connection_lifetime '60', p0 '{{m0}}');
+GRANT USAGE ON FOREIGN SERVER medm TO PUBLIC;""",
+    )
+    assert "Cluster medm: 1 partition" in capsys.readouterr().out
+    cell(
+        shell,
+        "%%plproxy\nCREATE FUNCTION echo2(t text) RETURNS text AS $$ CLUSTER 'medm'; TARGET echo; $$ LANGUAGE plproxy",
+    )
+    assert cell(shell, "%plproxy SELECT echo2('via sqlmed')")["echo2"].tolist() == ["via sqlmed"]
+    with pytest.raises(ClusterError, match="Pl/Proxy: invalid number of partitions"):
+        cell(
+            shell,
+            "%%cluster\nCREATE SERVER medbad FOREIGN DATA WRAPPER plproxy OPTIONS (p0 'a', p1 'b', p2 'c')",
+        )
+    cell(shell, "%%cluster\nDROP SERVER medm")
+    assert "Dropped cluster medm" in capsys.readouterr().out

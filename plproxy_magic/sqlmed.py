@@ -1,0 +1,173 @@
+"""PL/Proxy's SQL/MED cluster configuration, accepted verbatim.
+
+``CREATE SERVER name FOREIGN DATA WRAPPER plproxy OPTIONS (p0 '...', connection_lifetime
+'1800', ...)``, ``ALTER SERVER ... OPTIONS (ADD|SET|DROP ...)``, ``DROP SERVER``,
+``CREATE|ALTER|DROP USER MAPPING ... OPTIONS (user '...', password '...')`` and
+``GRANT USAGE ON FOREIGN SERVER`` are parsed by pglast and validated with the messages of
+PL/Proxy's validator (cluster.c). A :class:`ServerDef` keeps the definition as written (for
+deploy); :meth:`ServerDef.connstrs` applies a user mapping the way PL/Proxy does: unless a
+connect string already contains ``user=``, it gets `` user='…' password='…'``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from plproxy_magic.conninfo import with_user
+from plproxy_magic.errors import ClusterError
+
+__all__ = ["PUBLIC", "ServerDef", "mapping_key", "partition_options", "validate_server"]
+
+#: The user-mapping key of ``FOR PUBLIC``.
+PUBLIC = "PUBLIC"
+
+#: Options PL/Proxy accepts on a SQL/MED server besides partitions (all integers).
+SERVER_OPTIONS = frozenset(
+    {
+        "connection_lifetime",
+        "query_timeout",
+        "disable_binary",
+        "keepalive_idle",
+        "keepalive_interval",
+        "keepalive_count",
+        "statement_timeout",
+        "modular_mapping",
+    }
+)
+
+_PART = re.compile(r"^(?:p|partition_)([0-9]*)$")
+
+
+def _part_number(key: str) -> int | None:
+    """``p3`` / ``partition_003`` -> 3; ``p`` alone is partition 0 (PL/Proxy's strtoul)."""
+    m = _PART.match(key)
+    if m is None:
+        return None
+    return int(m.group(1) or "0")
+
+
+def partition_options(options: dict[str, str | None]) -> list[str]:
+    """The partitions' connect strings in order; PL/Proxy's numbering rules enforced."""
+    parts: dict[int, str] = {}
+    count = sum(1 for k in options if _part_number(k) is not None)
+    for key, value in options.items():
+        n = _part_number(key)
+        if n is None:
+            continue
+        if n >= count:
+            raise ClusterError(
+                "Pl/Proxy: partition numbers must start from 0 and be numbered consecutively",
+                sqlstate="42601",
+            )
+        if n in parts:
+            raise ClusterError(f"Pl/Proxy: duplicate partition number: {n}", sqlstate="42601")
+        parts[n] = str(value)
+    return [parts[i] for i in range(count)]
+
+
+def validate_server(options: dict[str, str | None]) -> None:
+    """PL/Proxy's ``plproxy_fdw_validator`` for server options."""
+    for key, value in options.items():
+        if value is None:
+            raise ClusterError(f'Pl/Proxy: option "{key}" requires a value', sqlstate="42601")
+        if _part_number(key) is not None:
+            continue
+        if key not in SERVER_OPTIONS:
+            raise ClusterError(f"Pl/Proxy: invalid server option: {key}")
+        if not value.strip().isdigit():
+            raise ClusterError(f"Pl/Proxy: only integer options are allowed: {key}={value}")
+    parts = partition_options(options)
+    modular = int(options.get("modular_mapping") or 0) != 0
+    n = len(parts)
+    if n == 0 or (not modular and n & (n - 1)):
+        raise ClusterError("Pl/Proxy: invalid number of partitions", sqlstate="42601")
+
+
+def validate_mapping(options: dict[str, str | None]) -> None:
+    for key, value in options.items():
+        if key not in ("user", "password"):
+            raise ClusterError("Pl/Proxy: invalid option to user mapping", sqlstate="42601")
+        if value is None:
+            raise ClusterError(f'Pl/Proxy: option "{key}" requires a value', sqlstate="42601")
+
+
+@dataclass
+class ServerDef:
+    """A SQL/MED server of the plproxy wrapper, with its user mappings, as written."""
+
+    name: str
+    options: dict[str, str | None]
+    mappings: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    grants: set[str] = field(default_factory=set)
+
+    @property
+    def cluster_options(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.options.items() if _part_number(k) is None}
+
+    def mapping_for(self, user: str) -> dict[str, str | None] | None:
+        """The mapping PL/Proxy would use for ``user``: the user's, else PUBLIC's.
+
+        Unlike PL/Proxy (which then fails), a server with exactly one mapping uses it, so
+        the RDS tutorial's ``FOR postgres`` mapping works as pasted whoever the user is.
+        """
+        if user in self.mappings:
+            return self.mappings[user]
+        if PUBLIC in self.mappings:
+            return self.mappings[PUBLIC]
+        if len(self.mappings) == 1:
+            return next(iter(self.mappings.values()))
+        return None
+
+    def connstrs(self, user: str) -> list[str]:
+        """Partition connect strings with the user mapping's user and password applied."""
+        mapping = self.mapping_for(user)
+        parts = partition_options(self.options)
+        if mapping is None:
+            return parts
+        map_user = mapping.get("user") or user
+        return [with_user(p, map_user, mapping.get("password")) for p in parts]
+
+
+def options_of(defs: Any) -> dict[str, str | None]:
+    """pglast DefElems -> {name: value}; a repeated name is PostgreSQL's error."""
+    out: dict[str, str | None] = {}
+    for d in defs or ():
+        if d.defname in out:
+            raise ClusterError(f'option "{d.defname}" provided more than once', sqlstate="42710")
+        out[d.defname] = None if d.arg is None else str(d.arg.sval)
+    return out
+
+
+def alter_options(current: dict[str, str | None], defs: Any) -> dict[str, str | None]:
+    """Apply ``OPTIONS (ADD x 'v', SET y 'w', DROP z)`` to a copy of ``current``."""
+    out = dict(current)
+    for d in defs or ():
+        action = d.defaction.name
+        value = None if d.arg is None else str(d.arg.sval)
+        if action in ("DEFELEM_ADD", "DEFELEM_UNSPEC"):
+            if d.defname in out:
+                raise ClusterError(
+                    f'option "{d.defname}" provided more than once', sqlstate="42710"
+                )
+            out[d.defname] = value
+        elif action == "DEFELEM_SET":
+            if d.defname not in out:
+                raise ClusterError(f'option "{d.defname}" not found', sqlstate="42704")
+            out[d.defname] = value
+        else:
+            if d.defname not in out:
+                raise ClusterError(f'option "{d.defname}" not found', sqlstate="42704")
+            del out[d.defname]
+    return out
+
+
+def mapping_key(role: Any, current_user: str) -> str:
+    """``FOR name | PUBLIC | CURRENT_USER | SESSION_USER | CURRENT_ROLE`` -> a key."""
+    kind = role.roletype.name
+    if kind == "ROLESPEC_PUBLIC":
+        return PUBLIC
+    if kind == "ROLESPEC_CSTRING":
+        return str(role.rolename)
+    return current_user
