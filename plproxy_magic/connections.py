@@ -1,11 +1,11 @@
 """The connection cache: opened lazily, reused, checked before reuse, cancellable.
 
 One idle list per (cluster, connect string), as PL/Proxy keys its connections (connections
-are not shared across clusters). A call checks a connection out for the time of its query,
-so several threads calling on one session never share a connection. Before reuse a
-connection is dropped if it is broken, older than ``connection_lifetime``, or, after two idle
-seconds, if its socket turned readable (the server closed it): the next call reconnects
-transparently, as PL/Proxy does.
+are not shared across clusters; user mappings are part of the connect string). A call checks
+a connection out for the time of its query, so several threads calling on one session never
+share a connection. Before reuse a connection is dropped if it is broken, older than
+``connection_lifetime``, or if its socket turned readable (the server closed it): the next
+call reconnects transparently.
 """
 
 from __future__ import annotations
@@ -23,9 +23,6 @@ from plproxy_magic.conninfo import dbname_of, mask
 from plproxy_magic.errors import ConnectError
 
 __all__ = ["ConnectionPool", "PooledConnection"]
-
-#: PL/Proxy's PLPROXY_IDLE_CONN_CHECK: idle seconds after which the socket is polled.
-IDLE_CHECK = 2.0
 
 
 @dataclass(eq=False)
@@ -48,12 +45,12 @@ class PooledConnection:
         now = time.monotonic()
         if lifetime > 0 and now - self.opened >= lifetime:
             return False
-        if now - self.last_used >= IDLE_CHECK:
-            # An idle connection has nothing to read unless the server closed it.
-            readable, _, _ = select.select([conn.fileno()], [], [], 0)
-            if readable:
-                return False
-        return True
+        # An idle connection has nothing to read unless the server closed it (or is about
+        # to: a terminated backend sends its FATAL first). PL/Proxy polls only after two
+        # idle seconds to save a syscall; we always do, so a dead connection is replaced
+        # transparently instead of failing the next call.
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        return not readable
 
 
 class ConnectionPool:

@@ -1,0 +1,58 @@
+"""Connections as PL/Proxy keeps them: lazy, reused, dropped after connection_lifetime,
+replaced transparently when the server closed them."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+from plproxy_magic.sandbox import Sandbox
+from plproxy_magic.session import Session
+
+PID = "CREATE FUNCTION cn_pid() RETURNS int AS $$ CLUSTER '{c}'; RUN ON 0; SELECT pg_backend_pid(); $$ LANGUAGE plproxy"
+
+
+def pid(s: Session) -> int:
+    return int(s.sql("SELECT cn_pid()")["cn_pid"][0])
+
+
+def test_lazy_open_and_reuse(shards: Sandbox) -> None:
+    with Session() as s:
+        s.add_cluster("cn", shards.partitions)
+        assert s.pool.stats() == {"idle": 0, "busy": 0}  # nothing opened at definition
+        s.execute(PID.format(c="cn"))
+        first = pid(s)
+        assert pid(s) == first
+        assert s.pool.stats() == {"idle": 1, "busy": 0}
+
+
+def test_connection_lifetime_drops_old_connections(shards: Sandbox) -> None:
+    with Session() as s:
+        s.add_cluster("cn", shards.partitions, connection_lifetime=1)
+        s.execute(PID.format(c="cn"))
+        first = pid(s)
+        assert pid(s) == first
+        time.sleep(1.1)
+        assert pid(s) != first
+
+
+def test_server_closed_connection_is_replaced_transparently(shards: Sandbox) -> None:
+    with Session() as s:
+        s.add_cluster("cn", shards.partitions)
+        s.execute(PID.format(c="cn"))
+        first = pid(s)
+        with psycopg.connect(shards.partitions[0], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [first])
+        time.sleep(0.2)  # well under PL/Proxy's 2 s idle check: we still notice
+        second = pid(s)
+        assert second != first
+
+
+def test_redefining_a_cluster_drops_its_connections(shards: Sandbox) -> None:
+    with Session() as s:
+        s.add_cluster("cn", shards.partitions)
+        s.execute(PID.format(c="cn"))
+        first = pid(s)
+        s.add_cluster("cn", shards.partitions)
+        assert pid(s) != first
