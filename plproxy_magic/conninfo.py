@@ -15,13 +15,16 @@ __all__ = ["dbname_of", "mask", "parse", "with_user"]
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 _URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)", re.IGNORECASE)
 _QUERY_PASSWORD = re.compile(r"([?&]password=)([^&\s]*)", re.IGNORECASE)
+# SQL/MED: OPTIONS (password 'secret') / ("password" 'secret')
+_OPTION_PASSWORD = re.compile(r"""(\b"?password"?\s+)'(?:[^']|'')*'""", re.IGNORECASE)
 
 
 def mask(text: str) -> str:
     """Replace every password in ``text`` (key=value or URI form) with ``***``."""
     text = _KV_PASSWORD.sub(r"\1***", text)
     text = _URI_PASSWORD.sub(lambda m: m.group(1) + ("***" if m.group(2) else "") + "@", text)
-    return _QUERY_PASSWORD.sub(r"\1***", text)
+    text = _QUERY_PASSWORD.sub(r"\1***", text)
+    return _OPTION_PASSWORD.sub(r"\1'***'", text)
 
 
 def parse(connstr: str) -> dict[str, str]:

@@ -66,6 +66,8 @@ def _cluster_parser() -> _Parser:
     add.add_argument("dsn", nargs="+")
     add.add_argument("--option", action="append", metavar="KEY=VALUE")
     add.add_argument("--replica", action="append", metavar="N=DSN")
+    at = sub.add_parser("attach", help="import clusters and functions from a PL/Proxy proxy db")
+    at.add_argument("dsn")
     sub.add_parser("list", help="the registered clusters")
     for cmd, text in (("show", "one cluster's partitions and options"),
                       ("drop", "forget a cluster and close its connections")):  # fmt: skip
@@ -78,6 +80,14 @@ def _plproxy_parser() -> _Parser:
     p = _Parser(prog="%%plproxy", add_help=False)
     p.add_argument("--cluster", help="run the cell's SQL on this cluster's partitions")
     p.add_argument("--run-on", default="all", help="all, any or a partition number")
+    return p
+
+
+def _deploy_parser() -> _Parser:
+    p = _Parser(prog="%plproxy deploy", add_help=False)
+    p.add_argument("--to", required=True, metavar="PROXY_DSN")
+    p.add_argument("--dry-run", action="store_true", help="print the DDL, run nothing")
+    p.add_argument("functions", nargs="*", metavar="FUNC")
     return p
 
 
@@ -124,6 +134,7 @@ class PlProxyMagic(Magics):
         self.session.on_define(self._publish)
         self._cluster_args = _cluster_parser()
         self._plproxy_args = _plproxy_parser()
+        self._deploy_args = _deploy_parser()
 
     @property
     def _ns(self) -> dict[str, Any]:
@@ -155,6 +166,7 @@ class PlProxyMagic(Magics):
         %cluster sandbox NAME --partitions N [--servers K] [--option key=value ...]
         %cluster add NAME DSN [DSN ...] [--option key=value ...]
         %cluster list | show NAME | drop NAME
+        %cluster attach PROXY_DSN   import clusters and functions from a real proxy db
         %%cluster     CREATE SERVER ... FOREIGN DATA WRAPPER plproxy OPTIONS (...);
                       CREATE USER MAPPING ...; GRANT USAGE ON FOREIGN SERVER ...
         """
@@ -198,6 +210,12 @@ class PlProxyMagic(Magics):
         if self.feedback:
             print(f"Cluster {c.name}: {len(c.partitions)} partitions")
 
+    def _cluster_attach(self, args: argparse.Namespace) -> None:
+        attached = self.session.attach(args.dsn)
+        if self.feedback:
+            print(f"Attached as {attached.user}: clusters {', '.join(attached.clusters) or '-'}; "
+                  f"{len(attached.functions)} proxy functions")  # fmt: skip
+
     def _cluster_list(self, args: argparse.Namespace) -> pd.DataFrame:
         return _cluster_table(list(self.session.clusters.values()))
 
@@ -218,6 +236,7 @@ class PlProxyMagic(Magics):
         %%plproxy [RESULT <<]      CREATE FUNCTION ... LANGUAGE plproxy; and calls
         %plproxy SELECT * FROM f(...)
         %plproxy explain SELECT * FROM f(...)      where it would go, without running it
+        %plproxy deploy --to PROXY_DSN [--dry-run] [FUNC ...]   install on a real proxy db
         %%plproxy --cluster NAME [--run-on all|any|N]   SQL run on the partitions
         """
         return self._guard(lambda: self._plproxy(line, cell))
@@ -230,6 +249,14 @@ class PlProxyMagic(Magics):
         if cell is None:
             sql, opts = line, None
             word, _, rest = line.strip().partition(" ")
+            if word.lower() == "deploy":
+                d = self._deploy_args.parse_args(shlex.split(rest))
+                ddl = self.session.deploy(d.to, d.functions or None, dry_run=d.dry_run)
+                if d.dry_run or self.feedback >= 2:
+                    print(ddl)
+                elif self.feedback:
+                    print(f"Deployed {ddl.count('CREATE OR REPLACE FUNCTION')} proxy functions")
+                return None
             if word.lower() == "explain":
                 from plproxy_magic.calls import bind_variables
 

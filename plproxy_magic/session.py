@@ -27,7 +27,7 @@ from pglast import ast
 from pglast.parser import ParseError
 
 from plproxy_magic import calls as _calls
-from plproxy_magic import sqlmed
+from plproxy_magic import interop, sqlmed
 from plproxy_magic.arguments import bind_arguments, fit, signature
 from plproxy_magic.catalog import resolve_function
 from plproxy_magic.cluster import Cluster
@@ -37,6 +37,7 @@ from plproxy_magic.evaluate import BUILTIN_FUNCTIONS, Evaluator, SqlFallback, co
 from plproxy_magic.execute import Executor, PartResult, Task, remote_error
 from plproxy_magic.explain import Explain, ExplainStep
 from plproxy_magic.function import ProxyFunction, compile_function, function_language
+from plproxy_magic.interop import Attached, CompatCluster
 from plproxy_magic.language.ast import (
     ArgRef,
     ClusterName,
@@ -120,6 +121,8 @@ class Session:
         self.clusters: dict[str, Cluster] = {}
         #: SQL/MED servers of the plproxy wrapper, as written (clusters derive from them)
         self.servers: dict[str, ServerDef] = {}
+        #: clusters served by plproxy.get_cluster_* of the attached database, by name
+        self.compat: dict[str, CompatCluster] = {}
         #: the current user: picks SQL/MED user mappings (libpq's default user by default)
         self.user: str = os.environ.get("PGUSER") or getpass.getuser()
         self._functions: dict[str, list[ProxyFunction]] = {}
@@ -128,6 +131,7 @@ class Session:
         self.routing_functions: dict[str, Callable[..., Any]] = {}
         self.sql_fallback: SqlFallback | None = None
         self._routing_conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._routing_lock = threading.Lock()
         self.partition_column = partition_column
         self.pool = ConnectionPool()
         self.executor = Executor(self.pool, max_workers)
@@ -230,6 +234,41 @@ class Session:
                 del server.mappings[key]
         self._sync_server(server.name)
 
+    # -- a real proxy database ---------------------------------------------------------------
+
+    def attach(self, dsn: str) -> Attached:
+        """Import the clusters and proxy functions of the PL/Proxy proxy database ``dsn``.
+
+        SQL/MED servers (with the mapping of the connecting user), compat clusters
+        (``plproxy.get_cluster_*``, re-read when their version changes) and every
+        ``LANGUAGE plproxy`` function; routing functions are then evaluated there as SQL.
+        """
+        return interop.attach(self, dsn)
+
+    def deploy(
+        self, dsn: str, functions: Sequence[str] | None = None, *, dry_run: bool = False
+    ) -> str:
+        """Create the session's clusters, mappings and functions on proxy database ``dsn``.
+
+        Returns the DDL (passwords masked); with ``dry_run`` nothing is executed.
+        """
+        return interop.deploy(self, dsn, functions, dry_run=dry_run)
+
+    def _refresh_compat(self, name: str) -> None:
+        """PL/Proxy calls get_cluster_version on every call and reloads when it changed."""
+        conn = self._routing_conn
+        if conn is None:
+            return
+        with self._routing_lock:
+            row = conn.execute("SELECT plproxy.get_cluster_version(%s)", [name]).fetchone()
+            if row is None or row[0] == self.compat[name].version:
+                return
+            cluster, version = interop.load_compat(conn, name)
+        with self._lock:
+            self.clusters[name] = cluster
+            self.compat[name].version = version
+        self.pool.drop(name)  # a reload closes every connection of the cluster
+
     def _server(self, name: str) -> ServerDef:
         try:
             return self.servers[name]
@@ -303,7 +342,7 @@ class Session:
         if dsn is not None:
             conn = psycopg.connect(dsn, autocommit=True)
             self._routing_conn = conn
-            lock = threading.Lock()
+            lock = self._routing_lock
 
             def fallback(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
                 with lock:
@@ -514,6 +553,8 @@ class Session:
             return Cluster(f"connect:{connstr}", (str(connstr),))
         spec_c = body.cluster
         if isinstance(spec_c, ClusterName):
+            if spec_c.name in self.compat:
+                self._refresh_compat(spec_c.name)
             return self.cluster(spec_c.name)
         assert plan.cluster_eval is not None
         name = _one_text(plan.cluster_eval(values), "select ...")

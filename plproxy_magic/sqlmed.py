@@ -101,6 +101,8 @@ class ServerDef:
     options: dict[str, str | None]
     mappings: dict[str, dict[str, str | None]] = field(default_factory=dict)
     grants: set[str] = field(default_factory=set)
+    #: for servers read by attach: the attach connection's user, whose mapping applies
+    attach_user: str | None = None
 
     @property
     def cluster_options(self) -> dict[str, str]:
@@ -122,6 +124,7 @@ class ServerDef:
 
     def connstrs(self, user: str) -> list[str]:
         """Partition connect strings with the user mapping's user and password applied."""
+        user = self.attach_user or user
         mapping = self.mapping_for(user)
         parts = partition_options(self.options)
         if mapping is None:
