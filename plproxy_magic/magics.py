@@ -63,7 +63,10 @@ def _cluster_parser() -> _Parser:
     sb.add_argument("--option", action="append", metavar="KEY=VALUE")
     add = sub.add_parser("add", help="a cluster from connect strings, in partition order")
     add.add_argument("name")
-    add.add_argument("dsn", nargs="+")
+    add.add_argument("dsn", nargs="*")
+    add.add_argument("--conn", action="append", metavar="ALIAS", help="a jupysql connection")
+    add.add_argument("--section", action="append", help="a section of connections.ini")
+    add.add_argument("--dsn-file", help="connections.ini (default: jupysql's)")
     add.add_argument("--option", action="append", metavar="KEY=VALUE")
     add.add_argument("--replica", action="append", metavar="N=DSN")
     at = sub.add_parser("attach", help="import clusters and functions from a PL/Proxy proxy db")
@@ -165,6 +168,8 @@ class PlProxyMagic(Magics):
 
         %cluster sandbox NAME --partitions N [--servers K] [--option key=value ...]
         %cluster add NAME DSN [DSN ...] [--option key=value ...]
+        %cluster add NAME --conn ALIAS [--conn ALIAS ...]    jupysql connections
+        %cluster add NAME --section S [--section S ...] [--dsn-file PATH]   connections.ini
         %cluster list | show NAME | drop NAME
         %cluster attach PROXY_DSN   import clusters and functions from a real proxy db
         %%cluster     CREATE SERVER ... FOREIGN DATA WRAPPER plproxy OPTIONS (...);
@@ -205,7 +210,14 @@ class PlProxyMagic(Magics):
             if not sep or not nr.strip().isdigit():
                 raise CallError(f"--replica takes N=DSN, not {mask(spec)!r}")
             replicas.setdefault(int(nr), []).append(dsn)
-        c = self.session.add_cluster(args.name, args.dsn, replicas=replicas,
+        from plproxy_magic import jupysql_conn
+
+        dsns = list(args.dsn)
+        dsns += [jupysql_conn.dsn_from_alias(a) for a in args.conn or ()]
+        dsns += [jupysql_conn.dsn_from_section(s, args.dsn_file) for s in args.section or ()]
+        if not dsns:
+            raise CallError("%cluster add: give partition DSNs, --conn ALIAS or --section NAME")
+        c = self.session.add_cluster(args.name, dsns, replicas=replicas,
                                      **_options(args.option))  # fmt: skip
         if self.feedback:
             print(f"Cluster {c.name}: {len(c.partitions)} partitions")

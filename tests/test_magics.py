@@ -216,3 +216,35 @@ GRANT USAGE ON FOREIGN SERVER medm TO PUBLIC;""",
         )
     cell(shell, "%%cluster\nDROP SERVER medm")
     assert "Dropped cluster medm" in capsys.readouterr().out
+
+
+def test_partitions_from_jupysql_aliases_and_connections_ini(
+    shell: InteractiveShell, tmp_path: Any
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from plproxy_magic.jupysql_conn import dsn_from_url
+
+    session = shell.user_ns["_session"]
+    dsn = session.clusters["mvars"].partitions[0]
+    params = dict(p.split("=", 1) for p in dsn.split())
+    url = f"postgresql+psycopg://{params['user']}@/{params['dbname']}?host={params['host']}"
+    assert dsn_from_url(make_url(url)) == dsn
+    shell.run_line_magic("load_ext", "sql")
+    assert shell.run_cell(f"%sql {url} --alias part0").error_in_exec is None
+    cell(shell, "%cluster add viaalias --conn part0")
+    assert session.clusters["viaalias"].partitions == (dsn,)
+    ini = tmp_path / "connections.ini"
+    ini.write_text(f"[part0]\ndrivername = postgresql\nusername = {params['user']}\n"
+                   f"database = {params['dbname']}\nquery = {{'host': '{params['host']}'}}\n")  # fmt: skip
+    cell(shell, f"%cluster add viaini --section part0 --dsn-file {ini}")
+    assert session.clusters["viaini"].partitions == (dsn,)
+    cell(
+        shell,
+        "%%plproxy\nCREATE FUNCTION echo3(t text) RETURNS text AS $$ CLUSTER 'viaini'; TARGET echo; $$ LANGUAGE plproxy",
+    )
+    assert cell(shell, "%plproxy SELECT echo3('ini')")["echo3"].tolist() == ["ini"]
+    with pytest.raises(CallError, match="no jupysql connection with alias 'nope'"):
+        cell(shell, "%cluster add x --conn nope")
+    with pytest.raises(CallError, match=r"no section \[nope\]"):
+        cell(shell, f"%cluster add x --section nope --dsn-file {ini}")
