@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+from psycopg.types import TypeInfo
+from psycopg.types.range import RangeInfo
 from real_plproxy import RealServer
 from real_plproxy import start as start_real_plproxy
 
@@ -57,6 +59,8 @@ class Case:
     ``proxy``: the CREATE FUNCTION statement(s), run verbatim on both sides.
     ``calls``: SELECT statements calling the proxy function(s).
     ``nodes``: extra data-node SQL run on every partition before the case.
+    ``proxy_db``: SQL run on the real proxy database before the case (routing functions,
+    which plproxy_magic evaluates there too through ``Session.routing_database``).
     ``ordered``: compare rows in order (False: as a multiset, for RUN ON ANY).
     ``define_fails``: the real validator must reject ``proxy`` (a compile-error case).
     ``xfail``: a known, precisely described difference of plproxy_magic from PL/Proxy.
@@ -66,6 +70,7 @@ class Case:
     proxy: str
     calls: Sequence[str] = ()
     nodes: str = ""
+    proxy_db: str = ""
     ordered: bool = True
     define_fails: bool = False
     xfail: str | None = None
@@ -241,6 +246,27 @@ CREATE FUNCTION df_split_ids(ids int[], tag text) RETURNS SETOF text
     f"CREATE FUNCTION df_echo(x {t}) RETURNS {t} AS $$ SELECT x $$ LANGUAGE sql;\n" for t in _TYPES
 )
 
+# User types: on every partition and, because PL/Proxy resolves argument and result types
+# in its own catalog, in the proxy database too (plproxy_magic reads partition 0's catalog).
+USER_TYPES = """
+CREATE SCHEMA other;
+CREATE TYPE df_mood AS ENUM ('sad', 'ok', 'happy');
+CREATE DOMAIN df_posint AS int CHECK (VALUE > 0);
+CREATE TYPE other.pair AS (a int, "B b" text);
+CREATE TYPE df_f8range AS RANGE (subtype = float8);
+CREATE TYPE "RetWeird" AS ("ColId" int4, "ColData" text);
+CREATE TABLE df_tbl (id int, "Weird Col" text, gone int, data text);
+ALTER TABLE df_tbl DROP COLUMN gone;
+CREATE TABLE df_tbl0 (gone int, id int, data text);
+ALTER TABLE df_tbl0 DROP COLUMN gone;
+"""
+
+USER_DATA = """
+INSERT INTO df_tbl SELECT i, 'w' || i, current_database() || ':' || i
+    FROM generate_series(1, 2) i;
+INSERT INTO df_tbl0 SELECT i, current_database() || ':' || i FROM generate_series(1, 2) i;
+"""
+
 CLUSTERS: dict[str, tuple[list[int], dict[str, Any]]] = {
     "df_cluster": ([0, 1, 2, 3], {}),
     "df_dup": ([0, 1, 0, 1], {}),
@@ -270,6 +296,11 @@ def env() -> Iterator[Env]:
         conn = real.connect("df_proxy")
         conn.execute("SET statement_timeout = '30s'")
         conn.execute("CREATE EXTENSION plproxy")
+        conn.execute(USER_TYPES)
+        # psycopg loads arrays of user types as lists only when it knows the types
+        for name in ("df_mood", "df_posint"):
+            TypeInfo.fetch(conn, name).register(conn)  # type: ignore[union-attr]
+        RangeInfo.fetch(conn, "df_f8range").register(conn)  # type: ignore[union-attr]
         for name, (idx, options) in CLUSTERS.items():
             opts = [f"{k} {lit(v)}" for k, v in options.items()]
             opts += [f"p{i} {lit(parts[p])}" for i, p in enumerate(idx)]
@@ -278,7 +309,9 @@ def env() -> Iterator[Env]:
             )
             conn.execute(f"CREATE USER MAPPING FOR PUBLIC SERVER {name}")
             session.add_cluster(name, [parts[p] for p in idx], **options)
-        session.run("df_cluster", DATA_NODES)
+        session.run("df_cluster", USER_TYPES + USER_DATA + DATA_NODES)
+        # unknown RUN ON / CLUSTER / CONNECT functions: SQL on the proxy database, as in PL/Proxy
+        session.routing_database(real.connstr("df_proxy"))
         yield Env(real, conn, session, parts)
     finally:
         session.close()
@@ -1185,6 +1218,748 @@ CASES += [
     ),
 ]  # fmt: skip
 
+# -- user types (partitions + proxy database), ranges, json, numeric scale, timestamps ---------
+
+CASES += [
+    Case(
+        "user_enum_argument_and_result",
+        fn("df_mood_p", "(m df_mood) RETURNS df_mood",
+           "CLUSTER 'df_cluster'; RUN ON 1; TARGET df_mood_echo;"),
+        ["SELECT * FROM df_mood_p('ok')", "SELECT df_mood_p('happy')",
+         "SELECT * FROM df_mood_p(NULL)", "SELECT * FROM df_mood_p('bad')"],
+        nodes="CREATE FUNCTION df_mood_echo(m df_mood) RETURNS df_mood "
+        "AS $$ SELECT m $$ LANGUAGE sql;",
+    ),
+    Case(
+        "user_enum_routes_by_text",
+        fn("df_mood_rt", "(m df_mood) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON hashtext(m::text); "
+           "SELECT current_database() || ':' || m::text;"),
+        [f"SELECT * FROM df_mood_rt('{m}')" for m in ("sad", "ok", "happy")],
+    ),
+    Case(
+        "user_domain_argument_and_result",
+        fn("df_dom_p", "(i df_posint) RETURNS df_posint",
+           "CLUSTER 'df_cluster'; RUN ON hashint4(i); TARGET df_dom_echo;"),
+        ["SELECT * FROM df_dom_p(21)", "SELECT df_dom_p(3)", "SELECT * FROM df_dom_p(NULL)",
+         "SELECT * FROM df_dom_p(0)"],
+        nodes="CREATE FUNCTION df_dom_echo(i df_posint) RETURNS df_posint "
+        "AS $$ SELECT i $$ LANGUAGE sql;",
+    ),
+    Case(
+        "user_domain_result_checked",
+        fn("df_dom_neg", "(i int) RETURNS df_posint",
+           "CLUSTER 'df_cluster'; RUN ON 0; SELECT -i;")
+        + ";\n"
+        + fn("df_dom_negt", "(i int) RETURNS df_posint",
+             "CLUSTER 'df_cluster'; RUN ON 0; TARGET df_dom_negr;"),
+        ["SELECT * FROM df_dom_neg(-4)", "SELECT * FROM df_dom_neg(4)",
+         "SELECT * FROM df_dom_negt(4)"],
+        nodes="CREATE FUNCTION df_dom_negr(i int) RETURNS int AS $$ SELECT -i $$ LANGUAGE sql;",
+    ),
+    Case(
+        "user_domain_as_run_on_argument",
+        fn("df_dom_nr", "(i df_posint) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON i; SELECT current_database()::text;"),
+        ["SELECT * FROM df_dom_nr(2)"],
+    ),
+    Case(
+        "composite_type_in_other_schema",
+        fn("df_pair_p", "(i int) RETURNS other.pair", "CLUSTER 'df_cluster'; RUN ON i;")
+        + ";\n"
+        + fn("df_pairs_p", "(n int) RETURNS SETOF other.pair",
+             "CLUSTER 'df_cluster'; RUN ON ALL; TARGET df_pairs;"),
+        ["SELECT * FROM df_pair_p(3)", "SELECT a FROM df_pair_p(1)",
+         "SELECT \"B b\", a FROM df_pair_p(2)", "SELECT * FROM df_pairs_p(2)"],
+        nodes="CREATE FUNCTION df_pair_p(i int) RETURNS other.pair "
+        "AS $$ SELECT i, current_database() || ':' || i $$ LANGUAGE sql;\n"
+        "CREATE FUNCTION df_pairs(n int) RETURNS SETOF other.pair "
+        "AS $$ SELECT g, current_database()::text FROM generate_series(1, n) g $$ LANGUAGE sql;",
+    ),
+    Case(
+        "composite_type_explicit_select",
+        fn("df_pair_sel", "(i int) RETURNS other.pair",
+           "CLUSTER 'df_cluster'; RUN ON i; SELECT 'x' || i AS \"B b\", i * 10 AS a;"),
+        ["SELECT * FROM df_pair_sel(2)"],
+    ),
+    Case(
+        "setof_table_with_dropped_middle_column",
+        fn("df_tbl_rows", "() RETURNS SETOF df_tbl", "CLUSTER 'df_cluster'; RUN ON ALL;")
+        + ";\n"
+        + fn("df_tbl_one", "(i int) RETURNS df_tbl",
+             "CLUSTER 'df_cluster'; RUN ON i; SELECT * FROM df_tbl WHERE id = 1;"),
+        ["SELECT * FROM df_tbl_rows()", "SELECT \"Weird Col\", id FROM df_tbl_rows()",
+         "SELECT * FROM df_tbl_one(2)"],
+        nodes="CREATE FUNCTION df_tbl_rows() RETURNS SETOF df_tbl "
+        "AS $$ SELECT * FROM df_tbl ORDER BY id $$ LANGUAGE sql;",
+    ),
+    Case(
+        "arrays_of_user_types",
+        fn("df_moods_p", "(m df_mood[]) RETURNS df_mood[]",
+           "CLUSTER 'df_cluster'; RUN ON 2; TARGET df_echo_u;")
+        + ";\n"
+        + fn("df_doms_p", "(d df_posint[]) RETURNS text",
+             "CLUSTER 'df_cluster'; RUN ON 2; SELECT d::text || ':' || pg_typeof(d)::text;")
+        + ";\n"
+        + fn("df_pairs_in", "(p other.pair[]) RETURNS text",
+             "CLUSTER 'df_cluster'; RUN ON 2; SELECT p::text || ':' || pg_typeof(p)::text;"),
+        ["SELECT * FROM df_moods_p(ARRAY['sad', 'happy', NULL]::df_mood[])",
+         "SELECT * FROM df_moods_p('{ok}')", "SELECT * FROM df_moods_p('{}')",
+         "SELECT * FROM df_doms_p('{1,2,NULL}')",
+         "SELECT * FROM df_pairs_in('{\"(1,x)\",\"(2,\\\"y z\\\")\",NULL}')"],
+        nodes="CREATE FUNCTION df_echo_u(m df_mood[]) RETURNS df_mood[] "
+        "AS $$ SELECT m $$ LANGUAGE sql;",
+    ),
+    Case(
+        "range_types",
+        fn("df_rng", "(a int8range, b numrange, c tstzrange, d daterange, e df_f8range) "
+           "RETURNS TABLE(a int8range, b numrange, c tstzrange, d daterange, e df_f8range)",
+           "CLUSTER 'df_cluster'; RUN ON 1; SELECT a, b, c, d, e;"),
+        ["SELECT * FROM df_rng('[1,10)', '(1.5,2.50]', "
+         "'[2024-01-01 00:00+00,2024-01-02 00:00+02)', '[2024-01-01,2024-02-01)', '[0.5,1.5)')",
+         "SELECT * FROM df_rng('empty', '(,)', '[2024-01-01 00:00+00,)', '(,2024-01-01]', "
+         "'(,)')",
+         "SELECT * FROM df_rng(NULL, NULL, NULL, NULL, NULL)",
+         "SELECT * FROM df_rng('[1,1)', '[3,3]', NULL, '[2024-01-01,2024-01-01]', '[2,2]')"],
+    ),
+    Case(
+        "json_keeps_its_text",
+        fn("df_json", "(j json) RETURNS json", "CLUSTER 'df_cluster'; RUN ON 0; TARGET df_jecho;")
+        + ";\n"
+        + fn("df_json_t", "(j json, b jsonb) RETURNS text",
+             "CLUSTER 'df_cluster'; RUN ON 0; SELECT j::text || ' | ' || b::text;"),
+        ["SELECT * FROM df_json('{\"b\": 1,   \"a\": [1, 2.50]}')",
+         "SELECT * FROM df_json('{\"a\": 1, \"a\": 2}')", "SELECT * FROM df_json('null')",
+         "SELECT * FROM df_json('\"\\u00e4\"')", "SELECT * FROM df_json(NULL)",
+         "SELECT * FROM df_json_t('{\"b\": 1,   \"a\": 1.50}', '{\"b\": 1,   \"a\": 1.50}')"],
+        nodes="CREATE FUNCTION df_jecho(j json) RETURNS json AS $$ SELECT j $$ LANGUAGE sql;",
+    ),
+    Case(
+        "bytea_values",
+        fn("df_bytea", "(b bytea) RETURNS TABLE(b bytea, len int, hex text)",
+           "CLUSTER 'df_cluster'; RUN ON 2; SELECT b, length(b), encode(b, 'hex');"),
+        ["SELECT * FROM df_bytea('\\x5c27225c00')", "SELECT * FROM df_bytea('abc\\\\def')",
+         "SELECT * FROM df_bytea(decode(repeat('ff00', 300), 'hex'))"],
+    ),
+    Case(
+        "numeric_with_scale",
+        fn("df_num_sc", "(x numeric(10,2)) RETURNS numeric(10,2)",
+           "CLUSTER 'df_cluster'; RUN ON 0; SELECT x;")
+        + ";\n"
+        + fn("df_num_sc_t", "(x numeric(10,2)) RETURNS text",
+             "CLUSTER 'df_cluster'; RUN ON 0; SELECT x::text || ':' || scale(x)::text;"),
+        ["SELECT * FROM df_num_sc(1.005)", "SELECT * FROM df_num_sc(100)",
+         "SELECT * FROM df_num_sc(1.10)", "SELECT * FROM df_num_sc(-0.5e-3)",
+         "SELECT * FROM df_num_sc(1e20)", "SELECT * FROM df_num_sc_t(2.500)",
+         "SELECT * FROM df_num_sc_t(0.000)", "SELECT * FROM df_num_sc_t(-7)"],
+    ),
+    Case(
+        "numeric_typmod_cast_at_call_site",
+        fn("df_num_cast", "(x numeric) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON 0; SELECT x::text;"),
+        ["SELECT * FROM df_num_cast(2.345::numeric(10,2))"],
+    ),
+    Case(
+        "timestamptz_and_friends",
+        fn("df_ts", "(t timestamptz, u timestamp, d date, tm time, iv interval) "
+           "RETURNS TABLE(t timestamptz, u timestamp, d date, tm time, iv interval, txt text)",
+           "CLUSTER 'df_cluster'; RUN ON 3; SELECT t, u, d, tm, iv, t::text || '/' || u::text;"),
+        ["SELECT * FROM df_ts('2024-03-01 12:00:00.123456+05:30', '2024-03-01 12:00:00.5', "
+         "'2024-02-29', '23:59:59.999999', '1 day 02:03:04.5')",
+         "SELECT * FROM df_ts('1970-01-01 00:00:00+00', '0001-01-01 00:00:00', '0001-01-01', "
+         "'00:00', '-3 hours')",
+         "SELECT * FROM df_ts('2000-06-30 23:59:59.999999-14', '9999-12-31 23:59:59', "
+         "'9999-12-31', '12:00', '0')"],
+    ),
+    Case(
+        "float_argument_rendering",
+        fn("df_f8txt", "(f float8, r real) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON 0; SELECT f::text || ' ' || r::text;"),
+        ["SELECT * FROM df_f8txt(0.1, 0.1)", "SELECT * FROM df_f8txt(1e300, 3.4e38)",
+         "SELECT * FROM df_f8txt(0.30000000000000004, 1.5)",
+         "SELECT * FROM df_f8txt('-0', '-0')", "SELECT * FROM df_f8txt('NaN', 'Infinity')"],
+    ),
+    Case(
+        "uuid_and_inet",
+        fn("df_uuid", "(u uuid, n inet) RETURNS TABLE(u uuid, n inet, t text)",
+           "CLUSTER 'df_cluster'; RUN ON 1; SELECT u, n, u::text || ' ' || n::text;"),
+        ["SELECT * FROM df_uuid('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '10.1.2.3/8')",
+         "SELECT * FROM df_uuid(NULL, '::1')"],
+    ),
+]  # fmt: skip
+
+# -- RUN ON / CLUSTER / CONNECT with SQL functions of the proxy database -----------------------
+# Real PL/Proxy runs "select * from f($1)" (RUN ON, CONNECT) or "select f($1)" (CLUSTER) in the
+# proxy database; plproxy_magic runs the same query there through Session.routing_database.
+
+CASES += [
+    Case(
+        "run_on_sql_function_zero_one_many_hashes",
+        fn("df_rf_many", "(i int) RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_n(i); TARGET df_where_i;"),
+        [f"SELECT * FROM df_rf_many({n})" for n in (0, 1, 2, 4, 9)],
+        proxy_db="CREATE FUNCTION df_rf_n(n int) RETURNS SETOF int "
+        "AS $$ SELECT generate_series(0, n - 1) $$ LANGUAGE sql;",
+    ),
+    Case(
+        "run_on_sql_function_first_tagged_order",
+        fn("df_rf_order", "(a int[]) RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_list(a); SELECT current_database()::text;")
+        + ";\n"
+        + fn("df_rf_order_dup", "(a int[]) RETURNS SETOF text",
+             "CLUSTER 'df_dup'; RUN ON df_rf_list(a); SELECT current_database()::text;")
+        + ";\n"
+        + fn("df_rf_order_mod", "(a int[]) RETURNS SETOF text",
+             "CLUSTER 'df_mod3'; RUN ON df_rf_list(a); SELECT current_database()::text;"),
+        ["SELECT * FROM df_rf_order(ARRAY[3, 2, 1, 0])",
+         "SELECT * FROM df_rf_order(ARRAY[6, 5, 4, 3, 2, 1, 0])",
+         "SELECT * FROM df_rf_order(ARRAY[0, 0, 4, -4])",
+         "SELECT * FROM df_rf_order(ARRAY[-1, -5, -2147483648])",
+         "SELECT * FROM df_rf_order('{}')",
+         "SELECT * FROM df_rf_order_dup(ARRAY[0, 1, 2, 3])",
+         "SELECT * FROM df_rf_order_dup(ARRAY[3, 2])",
+         "SELECT * FROM df_rf_order_mod(ARRAY[-1, -2, -3, -4, 5])"],
+        proxy_db="CREATE FUNCTION df_rf_list(a int[]) RETURNS SETOF int "
+        "AS $$ SELECT unnest(a) $$ LANGUAGE sql;",
+    ),
+    Case(
+        "run_on_sql_function_int2_int8_hashes",
+        fn("df_rf_h8", "(b bigint) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_i8(b); TARGET df_where_b;")
+        + ";\n"
+        + fn("df_rf_h2", "(s int2) RETURNS text",
+             "CLUSTER 'df_cluster'; RUN ON df_rf_i2(s); TARGET df_where_s;"),
+        [*(f"SELECT * FROM df_rf_h8({b})"
+           for b in (-9223372036854775807, 4294967297, 9223372036854775807, -1, 6)),
+         *(f"SELECT * FROM df_rf_h2(({s})::int2)" for s in (-1, 1, 32767, -32768))],
+        proxy_db="CREATE FUNCTION df_rf_i8(b bigint) RETURNS bigint "
+        "AS $$ SELECT b $$ LANGUAGE sql;\n"
+        "CREATE FUNCTION df_rf_i2(s int2) RETURNS int2 AS $$ SELECT s $$ LANGUAGE sql;",
+    ),
+    Case(
+        "run_on_sql_function_null_hash",
+        fn("df_rf_nul", "(i int) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_null(i); TARGET df_where_i;")
+        + ";\n"
+        + fn("df_rf_nul_set", "(i int) RETURNS SETOF text",
+             "CLUSTER 'df_cluster'; RUN ON df_rf_some_null(i); TARGET df_where_i;"),
+        ["SELECT * FROM df_rf_nul(1)", "SELECT * FROM df_rf_nul_set(1)"],
+        proxy_db="CREATE FUNCTION df_rf_null(i int) RETURNS int "
+        "AS $$ SELECT NULL::int $$ LANGUAGE sql;\n"
+        "CREATE FUNCTION df_rf_some_null(i int) RETURNS SETOF int "
+        "AS $$ SELECT unnest(ARRAY[i, NULL]) $$ LANGUAGE sql;",
+    ),
+    Case(
+        "run_on_sql_function_non_integer_hash",
+        fn("df_rf_txt_p", "(i int) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_txt(i); TARGET df_where_i;")
+        + ";\n"
+        + fn("df_rf_num_p", "(i int) RETURNS text",
+             "CLUSTER 'df_cluster'; RUN ON df_rf_num(i); TARGET df_where_i;")
+        + ";\n"
+        + fn("df_rf_f8_p", "(i int) RETURNS text",
+             "CLUSTER 'df_cluster'; RUN ON df_rf_f8(i); TARGET df_where_i;"),
+        ["SELECT * FROM df_rf_txt_p(1)", "SELECT * FROM df_rf_num_p(1)",
+         "SELECT * FROM df_rf_f8_p(1)"],
+        proxy_db="CREATE FUNCTION df_rf_txt(i int) RETURNS text "
+        "AS $$ SELECT i::text $$ LANGUAGE sql;\n"
+        "CREATE FUNCTION df_rf_num(i int) RETURNS numeric AS $$ SELECT i::numeric $$ LANGUAGE sql;\n"
+        "CREATE FUNCTION df_rf_f8(i int) RETURNS float8 AS $$ SELECT i::float8 $$ LANGUAGE sql;",
+    ),
+    Case(
+        "run_on_sql_function_bool_hash",
+        fn("df_rf_bool_p", "(i int) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_bool(i); TARGET df_where_i;"),
+        ["SELECT * FROM df_rf_bool_p(1)"],
+        proxy_db="CREATE FUNCTION df_rf_bool(i int) RETURNS bool "
+        "AS $$ SELECT i > 0 $$ LANGUAGE sql;",
+    ),
+    Case(
+        "run_on_sql_function_domain_hash",
+        fn("df_rf_dom_p", "(i int) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_dom(i); TARGET df_where_i;"),
+        ["SELECT * FROM df_rf_dom_p(2)"],
+        proxy_db="CREATE FUNCTION df_rf_dom(i int) RETURNS df_posint "
+        "AS $$ SELECT i $$ LANGUAGE sql;",
+    ),
+    Case(
+        "run_on_sql_function_hashcount_needs_setof",
+        fn("df_rf_cnt", "(i int) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_n2(i); TARGET df_where_i;"),
+        ["SELECT * FROM df_rf_cnt(1)", "SELECT * FROM df_rf_cnt(2)", "SELECT * FROM df_rf_cnt(0)"],
+        proxy_db="CREATE FUNCTION df_rf_n2(n int) RETURNS SETOF int "
+        "AS $$ SELECT generate_series(1, n) $$ LANGUAGE sql;",
+    ),
+    Case(
+        "run_on_sql_function_raises",
+        fn("df_rf_div_p", "(i int) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_div(i); TARGET df_where_i;"),
+        ["SELECT * FROM df_rf_div_p(3)", "SELECT * FROM df_rf_div_p(0)"],
+        proxy_db="CREATE FUNCTION df_rf_div(i int) RETURNS int "
+        "AS $$ SELECT 10 / i $$ LANGUAGE sql;",
+    ),
+    Case(
+        "run_on_sql_function_raises_detail_hint",
+        fn("df_rf_raise_p", "(t text) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_raise(t); TARGET df_where_t;"),
+        ["SELECT * FROM df_rf_raise_p('x')"],
+        proxy_db="CREATE FUNCTION df_rf_raise(t text) RETURNS int AS $$ BEGIN "
+        "RAISE EXCEPTION 'no shard for %', t USING DETAIL = 'rf detail', HINT = 'rf hint', "
+        "ERRCODE = '22023'; END $$ LANGUAGE plpgsql;",
+    ),
+    Case(
+        "run_on_sql_function_missing",
+        fn("df_rf_missing_p", "(i int) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_nosuch(i); TARGET df_where_i;"),
+        ["SELECT * FROM df_rf_missing_p(1)"],
+    ),
+    Case(
+        "run_on_sql_function_argument_expressions",
+        fn("df_rf_expr", "(t text, i int) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_mix(t || '-x', hashtext(t), i + 1); "
+           "SELECT current_database() || ':' || t;"),
+        [f"SELECT * FROM df_rf_expr('{t}', {i})" for t, i in (("a", 1), ("b", 2), ("c", 30))],
+        proxy_db="CREATE FUNCTION df_rf_mix(t text, h int, i int) RETURNS int "
+        "AS $$ SELECT length(t) + h + i $$ LANGUAGE sql;",
+    ),
+    Case(
+        "run_on_sql_function_parameter_types",
+        fn("df_rf_sq", "(i int) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON df_rf_id(i * i); TARGET df_where_i;")
+        + ";\n"
+        + fn("df_rf_ovl_p", "(i int) RETURNS text",
+             "CLUSTER 'df_cluster'; RUN ON df_rf_ovl(i); TARGET df_where_i;"),
+        ["SELECT * FROM df_rf_sq(3)", "SELECT * FROM df_rf_sq(200)",
+         "SELECT * FROM df_rf_ovl_p(1)"],
+        proxy_db="CREATE FUNCTION df_rf_id(i int) RETURNS int AS $$ SELECT i $$ LANGUAGE sql;\n"
+        "CREATE FUNCTION df_rf_ovl(i int2) RETURNS int AS $$ SELECT 0 $$ LANGUAGE sql;\n"
+        "CREATE FUNCTION df_rf_ovl(i int4) RETURNS int AS $$ SELECT 3 $$ LANGUAGE sql;",
+    ),
+    Case(
+        "run_on_sql_function_with_split",
+        fn("df_rf_split", "(ids int[], tag text) RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; SPLIT ids; RUN ON df_rf_elem(ids); TARGET df_split_ids;"),
+        ["SELECT * FROM df_rf_split(ARRAY[1, 2, 3, 4, 5, 6, 7, 8], 't')",
+         "SELECT * FROM df_rf_split('{}', 'empty')"],
+        proxy_db="CREATE FUNCTION df_rf_elem(i int) RETURNS int "
+        "AS $$ SELECT i / 2 $$ LANGUAGE sql;",
+    ),
+    Case(
+        "cluster_sql_function",
+        fn("df_cl_fn", "(k text) RETURNS SETOF text",
+           "CLUSTER df_rf_cl(k); RUN ON ALL; TARGET df_where_t;"),
+        ["SELECT * FROM df_cl_fn('a')", "SELECT * FROM df_cl_fn('d')",
+         "SELECT * FROM df_cl_fn('m')", "SELECT * FROM df_cl_fn('x')",
+         "SELECT * FROM df_cl_fn('zz')", "SELECT * FROM df_cl_fn(NULL)"],
+        proxy_db="CREATE FUNCTION df_rf_cl(k text) RETURNS text AS $$ SELECT CASE k "
+        "WHEN 'a' THEN 'df_cluster' WHEN 'd' THEN 'df_dup' WHEN 'm' THEN 'df_mod3' "
+        "WHEN 'x' THEN 'df_nosuch' END $$ LANGUAGE sql;",
+    ),
+    Case(
+        "cluster_sql_function_row_count",
+        fn("df_cl_two", "(k text) RETURNS SETOF text",
+           "CLUSTER df_rf_cl_set(k); RUN ON ALL; TARGET df_where_t;"),
+        ["SELECT * FROM df_cl_two('two')", "SELECT * FROM df_cl_two('none')"],
+        proxy_db="CREATE FUNCTION df_rf_cl_set(k text) RETURNS SETOF text AS $$ "
+        "SELECT 'df_cluster' FROM generate_series(1, CASE k WHEN 'two' THEN 2 ELSE 0 END) "
+        "$$ LANGUAGE sql;",
+    ),
+    Case(
+        "cluster_sql_function_not_text",
+        fn("df_cl_vc", "(k text) RETURNS SETOF text",
+           "CLUSTER df_rf_cl_vc(k); RUN ON ALL; TARGET df_where_t;")
+        + ";\n"
+        + fn("df_cl_int", "(k text) RETURNS SETOF text",
+             "CLUSTER df_rf_cl_int(k); RUN ON ALL; TARGET df_where_t;"),
+        ["SELECT * FROM df_cl_int('a')", "SELECT * FROM df_cl_vc('a')"],
+        proxy_db="CREATE FUNCTION df_rf_cl_vc(k text) RETURNS varchar "
+        "AS $$ SELECT 'df_cluster'::varchar $$ LANGUAGE sql;\n"
+        "CREATE FUNCTION df_rf_cl_int(k text) RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;",
+    ),
+    Case(
+        "connect_sql_function",
+        fn("df_cs_fn", "(i int) RETURNS text",
+           "CONNECT df_rf_cs(i); SELECT current_database()::text;"),
+        [*(f"SELECT * FROM df_cs_fn({i})" for i in range(4)), "SELECT * FROM df_cs_fn(9)"],
+        proxy_db="CREATE FUNCTION df_rf_cs(i int) RETURNS text AS $$ SELECT CASE i "
+        "WHEN 0 THEN '{p0}' WHEN 1 THEN '{p1}' WHEN 2 THEN '{p2}' WHEN 3 THEN '{p3}' END "
+        "$$ LANGUAGE sql;",
+    ),
+    Case(
+        "connect_argument_null",
+        fn("df_cs_arg_null", "(cs text) RETURNS text",
+           "CONNECT cs; SELECT current_database()::text;"),
+        ["SELECT * FROM df_cs_arg_null(NULL)"],
+    ),
+]  # fmt: skip
+
+# -- quoted identifiers (PL/Proxy's regression tests) ----------------------------------------
+
+CASES += [
+    Case(
+        "quoted_function_name_and_result_type",
+        'CREATE FUNCTION "testQuoting"(username text, id integer, data text) RETURNS "RetWeird" '
+        "AS $$ cluster 'df_cluster'; run on hashtext(username); $$ LANGUAGE plproxy",
+        ["SELECT * FROM \"testQuoting\"('user', '1', 'dat')",
+         "SELECT \"ColData\" FROM \"testQuoting\"('u2', 2, 'x')"],
+        nodes='CREATE FUNCTION "testQuoting"(username text, id integer, data text) '
+        "RETURNS \"RetWeird\" AS $$ SELECT 1::int4, 'BazOoka ' || current_database() $$ "
+        "LANGUAGE sql;",
+    ),
+    Case(
+        "quoted_result_columns",
+        fn("df_weird_cols", '(i int) RETURNS TABLE("RetWeird" text, "Weird Col" int, "UP" text)',
+           "CLUSTER 'df_cluster'; RUN ON i;"),
+        ["SELECT * FROM df_weird_cols(1)", "SELECT \"Weird Col\" FROM df_weird_cols(2)"],
+        nodes='CREATE FUNCTION df_weird_cols(i int) RETURNS TABLE("RetWeird" text, '
+        '"Weird Col" int, "UP" text) AS $$ SELECT current_database()::text, i, \'up\' $$ '
+        "LANGUAGE sql;",
+    ),
+    Case(
+        "quoted_columns_in_explicit_select",
+        fn("df_weird_sel", '(i int) RETURNS TABLE("RetWeird" text, "Weird Col" int)',
+           "CLUSTER 'df_cluster'; RUN ON i; "
+           "SELECT i AS \"Weird Col\", 'r' || i AS \"RetWeird\";")
+        + ";\n"
+        + fn("df_weird_case", '(i int) RETURNS TABLE("RetWeird" text)',
+             "CLUSTER 'df_cluster'; RUN ON i; SELECT 'x'::text AS retweird;"),
+        ["SELECT * FROM df_weird_sel(3)", "SELECT * FROM df_weird_case(0)"],
+    ),
+    Case(
+        "mixed_case_function_name",
+        'CREATE FUNCTION "DfMixed"(i int) RETURNS text AS $$ CLUSTER \'df_cluster\'; RUN ON i; '
+        "$$ LANGUAGE plproxy;\n"
+        'CREATE FUNCTION "DfMixedErr"(i int) RETURNS text AS $$ CLUSTER \'df_cluster\'; '
+        "RUN ON 7; $$ LANGUAGE plproxy",
+        ['SELECT * FROM "DfMixed"(2)', 'SELECT "DfMixed"(1)', 'SELECT * FROM "DfMixedErr"(1)'],
+        nodes='CREATE FUNCTION "DfMixed"(i int) RETURNS text '
+        "AS $$ SELECT 'mixed:' || current_database() $$ LANGUAGE sql;",
+    ),
+    Case(
+        "quoted_argument_name",
+        fn("df_weird_arg", '("Weird Arg" int, "UP" text) RETURNS text',
+           "CLUSTER 'df_cluster'; RUN ON $1; SELECT $2 || ':' || $1::text || ':' || up;"),
+        ["SELECT * FROM df_weird_arg(1, 'x')"],
+    ),
+    Case(
+        "target_other_schema",
+        fn("df_tgt_other", "(i int) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON i; TARGET other.df_tgt;")
+        + ";\n"
+        + fn("df_tgt_spaced", "(i int) RETURNS text",
+             "CLUSTER 'df_cluster'; RUN ON i; TARGET other . df_tgt;"),
+        ["SELECT * FROM df_tgt_other(1)", "SELECT * FROM df_tgt_spaced(2)"],
+        nodes="CREATE FUNCTION other.df_tgt(i int) RETURNS text "
+        "AS $$ SELECT 'other:' || current_database() || ':' || i $$ LANGUAGE sql;",
+    ),
+    Case(
+        "proxy_function_in_other_schema",
+        fn("other.df_in_other", "(i int) RETURNS text", "CLUSTER 'df_cluster'; RUN ON i;")
+        + ";\n"
+        + fn("other.df_in_other_err", "(i int) RETURNS text",
+             "CLUSTER 'df_cluster'; RUN ON 9;"),
+        ["SELECT * FROM other.df_in_other(3)", "SELECT * FROM other.df_in_other_err(1)"],
+        nodes="CREATE FUNCTION other.df_in_other(i int) RETURNS text "
+        "AS $$ SELECT 'in other:' || current_database() $$ LANGUAGE sql;",
+    ),
+    Case(
+        "pg_catalog_qualified_hash",
+        fn("df_pgc_hash", "(i int) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON pg_catalog.hashint4(i); TARGET df_where_i;"),
+        [f"SELECT * FROM df_pgc_hash({i})" for i in range(6)],
+    ),
+]  # fmt: skip
+
+# -- SPLIT edge cases ---------------------------------------------------------------------
+
+_SPLIT_LB = (
+    "CREATE FUNCTION df_split_lb(ids int[], tag text) RETURNS SETOF text AS $$ "
+    "SELECT current_database() || ':' || coalesce(array_lower(ids, 1)::text, '-') || ':' "
+    "|| coalesce(array_to_string(ids, ',', 'N'), '<null>') || ':' || coalesce(tag, '<null>') "
+    "$$ LANGUAGE sql;"
+)
+
+CASES += [
+    Case(
+        "split_null_and_non_empty_array",
+        fn("df_sp_nul", "(i_users text[], i_profiles text[]) RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; SPLIT i_users, i_profiles; RUN ON hashtext(i_users); "
+           "TARGET df_split;"),
+        ["SELECT * FROM df_sp_nul(NULL, ARRAY['x'])", "SELECT * FROM df_sp_nul(ARRAY['x'], NULL)",
+         "SELECT * FROM df_sp_nul(NULL, '{}')", "SELECT * FROM df_sp_nul(NULL, NULL)"],
+    ),
+    Case(
+        "split_multi_dimensional_array",
+        fn("df_sp_2d", "(ids int[], tag text) RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; SPLIT ids; RUN ON ids; TARGET df_split_ids;"),
+        ["SELECT * FROM df_sp_2d(ARRAY[[1, 2], [3, 4]], 'x')",
+         "SELECT * FROM df_sp_2d('{{1}}', 'x')"],
+    ),
+    Case(
+        "split_non_one_based_bounds",
+        fn("df_sp_lb", "(ids int[], tag text) RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; SPLIT ids; RUN ON ids; TARGET df_split_lb;"),
+        ["SELECT * FROM df_sp_lb('[2:3]={7,4}', 'b')",
+         "SELECT * FROM df_sp_lb('[-1:1]={1,NULL,1}'::int[], 'c')"],
+        nodes=_SPLIT_LB,
+    ),
+    Case(
+        "unsplit_array_keeps_bounds",
+        fn("df_arr_lb", "(ids int[], tag text) RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; RUN ON 1; TARGET df_split_lb_u;"),
+        ["SELECT * FROM df_arr_lb('[2:3]={7,4}', 'b')"],
+        nodes=_SPLIT_LB.replace("df_split_lb(", "df_split_lb_u("),
+    ),
+    Case(
+        "split_all_without_arrays",
+        fn("df_sp_none", "(i int, tag text) RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; SPLIT ALL; RUN ON i; SELECT current_database() || ':' || tag;"),
+        ["SELECT * FROM df_sp_none(2, 'a')", "SELECT * FROM df_sp_none(NULL, 'a')"],
+    ),
+    Case(
+        "split_run_on_any",
+        fn("df_sp_any", "(ids int[]) RETURNS SETOF int",
+           "CLUSTER 'df_cluster'; SPLIT ids; RUN ON ANY; SELECT unnest(ids);"),
+        ["SELECT * FROM df_sp_any(ARRAY[1, 2, 3, 4, 5, 6, 7, 8, NULL])",
+         "SELECT * FROM df_sp_any('{}')"],
+        ordered=False,
+    ),
+    Case(
+        "split_run_on_all_and_number_edge",
+        fn("df_sp_all2", "(ids int[], tag text) RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; SPLIT ids; RUN ON ALL; TARGET df_split_ids;")
+        + ";\n"
+        + fn("df_sp_nr2", "(ids int[], tag text) RETURNS SETOF text",
+             "CLUSTER 'df_cluster'; SPLIT ids; RUN ON 2; TARGET df_split_ids;")
+        + ";\n"
+        + fn("df_sp_nr9", "(ids int[], tag text) RETURNS SETOF text",
+             "CLUSTER 'df_cluster'; SPLIT ids; RUN ON 9; TARGET df_split_ids;"),
+        ["SELECT * FROM df_sp_all2('{}', 'none')", "SELECT * FROM df_sp_all2(NULL, 'null')",
+         "SELECT * FROM df_sp_nr2(ARRAY[NULL, 1], NULL)", "SELECT * FROM df_sp_nr2('{}', 'e')",
+         "SELECT * FROM df_sp_nr9(ARRAY[1], 'x')", "SELECT * FROM df_sp_nr9('{}', 'x')"],
+    ),
+    Case(
+        "split_non_setof_row_count",
+        fn("df_sp_one", "(ids int[]) RETURNS text",
+           "CLUSTER 'df_cluster'; SPLIT ids; RUN ON ids; "
+           "SELECT current_database() || ':' || array_to_string(ids, ',');"),
+        ["SELECT * FROM df_sp_one(ARRAY[1])", "SELECT * FROM df_sp_one(ARRAY[1, 5, 1])",
+         "SELECT * FROM df_sp_one(ARRAY[1, 2])", "SELECT * FROM df_sp_one('{}')",
+         "SELECT df_sp_one(ARRAY[3, 0])"],
+    ),
+    Case(
+        "split_user_type_array",
+        fn("df_sp_mood", "(m df_mood[], tag text) RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; SPLIT m; RUN ON hashtext(m::text); "
+           "SELECT current_database() || ':' || m::text || ':' || tag;"),
+        ["SELECT * FROM df_sp_mood(ARRAY['sad', 'ok', 'happy', 'ok']::df_mood[], 't')"],
+    ),
+    Case(
+        "split_second_argument_only",
+        fn("df_sp_second", "(tag text, ids int8[]) RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; SPLIT $2; RUN ON hashint8(ids); "
+           "SELECT current_database() || ':' || tag || ':' || array_to_string(ids, ',');"),
+        ["SELECT * FROM df_sp_second('t', ARRAY[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]::int8[])"],
+    ),
+    Case(
+        "compile_split_duplicate_parameter",
+        fn("df_ce_spdup", "(a int[]) RETURNS SETOF int",
+           "CLUSTER 'df_cluster'; SPLIT a, A; RUN ON ALL;"),
+        define_fails=True,
+    ),
+]  # fmt: skip
+
+# -- compile errors and statements from semantics §1.1-§1.2 ----------------------------------
+
+CASES += [
+    Case(
+        "compile_only_one_target",
+        fn("df_ce_tgt2", "(i int) RETURNS int",
+           "CLUSTER 'df_cluster'; RUN ON 0;\nTARGET df_div;\nTARGET df_div;"),
+        define_fails=True,
+    ),
+    Case(
+        "compile_only_one_split",
+        fn("df_ce_split2", "(a int[], b int[]) RETURNS SETOF int",
+           "CLUSTER 'df_cluster'; SPLIT a;\nSPLIT b; RUN ON ALL;"),
+        define_fails=True,
+    ),
+    Case(
+        "compile_only_one_connect",
+        fn("df_ce_conn2", "(i int) RETURNS int", "CONNECT 'dbname=a';\n\nCONNECT 'dbname=b';"),
+        define_fails=True,
+    ),
+    Case(
+        "compile_run_on_expression",
+        fn("df_ce_runexpr", "(a int) RETURNS int", "CLUSTER 'df_cluster';\nRUN ON a + 1;"),
+        define_fails=True,
+    ),
+    Case(
+        "compile_dollar_zero",
+        fn("df_ce_dollar0", "(a int) RETURNS int", "CLUSTER 'df_cluster'; RUN ON $0;"),
+        define_fails=True,
+    ),
+    Case(
+        "compile_select_with_dynamic_record",
+        fn("df_ce_dynsel", "(q text) RETURNS SETOF record",
+           "CLUSTER 'df_cluster'; RUN ON 0; SELECT 1;"),
+        define_fails=True,
+    ),
+    Case(
+        "compile_select_bad_dollar_reference",
+        fn("df_ce_seldollar", "(a int, OUT b int, OUT c int)",
+           "CLUSTER 'df_cluster'; RUN ON 0;\nSELECT $1, $2;"),
+        define_fails=True,
+    ),
+    Case(
+        "keyword_wins_over_argument_name",
+        fn("df_kw_all", '("all" int) RETURNS SETOF text',
+           "CLUSTER 'df_cluster'; RUN ON all; SELECT current_database()::text;")
+        + ";\n"
+        + fn("df_kw_any", '("any" int) RETURNS SETOF text',
+             "CLUSTER 'df_cluster'; RUN ON $1; SELECT current_database()::text;"),
+        ["SELECT * FROM df_kw_all(1)", "SELECT * FROM df_kw_any(2)"],
+    ),
+    Case(
+        "argument_reference_case_insensitive",
+        fn("df_ci_arg", "(Nr int, Cs text) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON NR; SELECT cS || current_database();"),
+        ["SELECT * FROM df_ci_arg(2, 'db:')"],
+    ),
+    Case(
+        "cluster_literal_with_quote",
+        fn("df_cl_quote", "() RETURNS SETOF text",
+           "CLUSTER 'df_''x\\y'; RUN ON ALL; SELECT 1::text;"),
+        ["SELECT * FROM df_cl_quote()"],
+    ),
+    Case(
+        "connect_literal_with_quoted_option",
+        fn("df_conn_q", "() RETURNS text",
+           "CONNECT '{p2} application_name=''df app'''; "
+           "SELECT current_database() || ':' || current_setting('application_name');"),
+        ["SELECT * FROM df_conn_q()"],
+    ),
+    Case(
+        "select_paren_is_not_a_function_call",
+        fn("df_sel_paren", "(i int) RETURNS int",
+           "CLUSTER 'df_cluster'; RUN ON 0; SELECT (i * 2) + (0 * 0);"),
+        ["SELECT * FROM df_sel_paren(21)"],
+    ),
+    Case(
+        "select_e_string_and_dollar_quotes_not_substituted",
+        fn("df_sel_estr", "(i text) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON 0; "
+           "SELECT E'i\\'s ' || $t$ i $t$ || i || U&'\\0069' || \"i\" FROM (SELECT 'c' AS \"i\") s;"),
+        ["SELECT * FROM df_sel_estr('ARG')"],
+    ),
+    Case(
+        "select_comment_replaced_by_space",
+        fn("df_sel_cmt", "(a int) RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON 0; SELECT 'x'/**/||/* c */'y' -- tail ; not end\n;"),
+        ["SELECT * FROM df_sel_cmt(1)"],
+    ),
+]  # fmt: skip
+
+# -- results, types and remote sessions (§1.4-§1.11) -----------------------------------------
+
+CASES += [
+    Case(
+        "remote_extra_out_columns_ignored",
+        fn("df_extra_out", "(i int, OUT b text, OUT a int)", "CLUSTER 'df_cluster'; RUN ON i;"),
+        ["SELECT * FROM df_extra_out(1)"],
+        nodes="CREATE FUNCTION df_extra_out(i int, OUT a int, OUT x text, OUT b text, "
+        "OUT y int) AS $$ SELECT i, 'x', current_database()::text, 9 $$ LANGUAGE sql;",
+    ),
+    Case(
+        "remote_castable_result_types",
+        fn("df_difftypes", "(i int, OUT a int4, OUT f float4, OUT n numeric)",
+           "CLUSTER 'df_cluster'; RUN ON 0;"),
+        ["SELECT * FROM df_difftypes(1)"],
+        nodes="CREATE FUNCTION df_difftypes(i int, OUT a int2, OUT f float8, OUT n int8) "
+        "AS $$ SELECT 7::int2, 1.25::float8, 12345678901::int8 $$ LANGUAGE sql;",
+    ),
+    Case(
+        "result_duplicate_remote_names",
+        fn("df_dupnames", "(i int) RETURNS TABLE(x int, y int)",
+           "CLUSTER 'df_cluster'; RUN ON 0; SELECT 1 AS x, 2 AS x;"),
+        ["SELECT * FROM df_dupnames(1)"],
+    ),
+    Case(
+        "result_column_names_case_sensitive",
+        fn("df_case_cols", "(i int) RETURNS TABLE(x int, y int)",
+           "CLUSTER 'df_cluster'; RUN ON 0; SELECT 1 AS x, 2 AS \"Y\";"),
+        ["SELECT * FROM df_case_cols(1)"],
+    ),
+    Case(
+        "select_result_bad_text_for_type",
+        fn("df_bad_input", "(i int) RETURNS int",
+           "CLUSTER 'df_cluster'; RUN ON 0; SELECT 'abc'::text;")
+        + ";\n"
+        + fn("df_bad_input_t", "(i int) RETURNS TABLE(a int, b date)",
+             "CLUSTER 'df_cluster'; RUN ON 0; SELECT 1 AS a, 'notadate'::text AS b;"),
+        ["SELECT * FROM df_bad_input(1)", "SELECT * FROM df_bad_input_t(1)"],
+    ),
+    Case(
+        "message_counts_in_and_inout_arguments",
+        fn("df_cnt_args", "(i int, INOUT j int, OUT k text)", "CLUSTER 'df_cluster'; RUN ON 9;")
+        + ";\n"
+        + fn("df_cnt_args0", "(OUT k text, OUT l text)", "CLUSTER 'df_cluster'; RUN ON 5;"),
+        ["SELECT * FROM df_cnt_args(1, 2)", "SELECT * FROM df_cnt_args0()"],
+    ),
+    Case(
+        "remote_session_settings",
+        fn("df_settings", "() RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; RUN ON ALL; "
+           "SELECT current_setting('TimeZone') || '|' || current_setting('DateStyle') || '|' "
+           "|| current_setting('IntervalStyle') || '|' || current_setting('extra_float_digits') "
+           "|| '|' || current_setting('search_path') || '|' || current_setting('client_encoding') "
+           "|| '|' || current_user || '|' || current_setting('standard_conforming_strings') "
+           "|| '|' || current_setting('bytea_output');"),
+        ["SELECT * FROM df_settings()"],
+    ),
+    Case(
+        "argument_text_rendering_on_remote",
+        fn("df_render", "(t timestamptz, j jsonb, b bytea, a text[], iv interval, bo bool) "
+           "RETURNS text",
+           "CLUSTER 'df_cluster'; RUN ON 0; "
+           "SELECT t::text || '|' || j::text || '|' || b::text || '|' || a::text || '|' "
+           "|| iv::text || '|' || bo::text;"),
+        ["SELECT * FROM df_render('2024-03-01 12:00:00.5+05:30', '{\"b\":1,\"a\":[1,2]}', "
+         "'\\x00ff', ARRAY['a b', NULL, '\"q\"', 'NULL'], '1 year 2 months 3 days 04:05:06', "
+         "true)"],
+    ),
+    Case(
+        "autocommit_per_partition",
+        fn("df_ac_ins", "(k int) RETURNS SETOF int",
+           "CLUSTER 'df_cluster'; RUN ON ALL; TARGET df_ac_insert;")
+        + ";\n"
+        + fn("df_ac_count", "() RETURNS SETOF text",
+             "CLUSTER 'df_cluster'; RUN ON ALL; "
+             "SELECT current_database() || ':' || count(*) FROM df_ac;"),
+        ["SELECT * FROM df_ac_ins(1)", "SELECT * FROM df_ac_count()"],
+        nodes="CREATE TABLE df_ac (k int PRIMARY KEY);\n"
+        "CREATE FUNCTION df_ac_insert(k int) RETURNS SETOF int AS $$ "
+        "INSERT INTO df_ac VALUES (k) ON CONFLICT DO NOTHING; "
+        "SELECT 10 / (right(current_database(), 1)::int - 2) $$ LANGUAGE sql;",
+    ),
+    Case(
+        "void_with_explicit_select",
+        fn("df_void_sel", "(i int) RETURNS void",
+           "CLUSTER 'df_cluster'; RUN ON i; SELECT NULL::void;")
+        + ";\n"
+        + fn("df_void_set", "() RETURNS SETOF void", "CLUSTER 'df_cluster'; RUN ON ALL; "
+             "SELECT NULL::void;"),
+        ["SELECT * FROM df_void_sel(1)", "SELECT df_void_sel(2)", "SELECT * FROM df_void_set()"],
+    ),
+    Case(
+        "strict_with_several_arguments",
+        fn("df_strict2", "(a int, b text) RETURNS SETOF text",
+           "CLUSTER 'df_cluster'; RUN ON ALL; SELECT b || a;", " STRICT"),
+        ["SELECT * FROM df_strict2(1, NULL)", "SELECT * FROM df_strict2(NULL, 'x')",
+         "SELECT * FROM df_strict2(1, 'x')"],
+    ),
+]  # fmt: skip
+
 
 def _fill(env: Env, case: Case) -> Case:
     """Put the partitions' connect strings in for ``{p0}``..``{p3}`` (CONNECT cases)."""
@@ -1194,7 +1969,12 @@ def _fill(env: Env, case: Case) -> Case:
             text = text.replace(f"{{p{i}}}", p)
         return text
 
-    return replace(case, proxy=fill(case.proxy), calls=[fill(c) for c in case.calls])
+    return replace(
+        case,
+        proxy=fill(case.proxy),
+        calls=[fill(c) for c in case.calls],
+        proxy_db=fill(case.proxy_db),
+    )
 
 
 def _params() -> list[Any]:
@@ -1211,7 +1991,7 @@ def test_corpus_is_well_formed() -> None:
     defined = [
         m.lower()
         for c in CASES
-        for m in set(re.findall(r"CREATE FUNCTION (?:public\.)?(\w+)", c.proxy))
+        for m in set(re.findall(r"CREATE FUNCTION (?:\w+\.)?(\w+)", c.proxy))
     ]
     assert len(defined) == len(set(defined)), "each case needs functions of its own"
     assert all(d.startswith("df_") for d in defined)
@@ -1222,6 +2002,8 @@ def test_same_as_real_plproxy(env: Env, case: Case) -> None:
     case = _fill(env, case)
     if case.nodes:
         env.session.run("df_cluster", case.nodes)
+    if case.proxy_db:
+        env.conn.execute(case.proxy_db)
     real = real_outcomes(env.conn, case)
     assert real[0].failed == case.define_fails, f"real PL/Proxy: {real[0]}"
     ours = our_outcomes(env.session, case)

@@ -112,7 +112,9 @@ def test_client_encoding_is_synced_to_utf8(s: Session, shards: Sandbox) -> None:
 
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS ty_latin1")
-        conn.execute("CREATE DATABASE ty_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+        conn.execute(
+            "CREATE DATABASE ty_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        )
     s.add_cluster("latin", [server.connstr("ty_latin1")])
     s.execute(
         "CREATE FUNCTION ty_enc(t text) RETURNS SETOF text AS $$ CLUSTER 'latin'; RUN ON 0; "
