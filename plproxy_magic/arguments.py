@@ -19,9 +19,9 @@ from psycopg.types.json import Json, Jsonb
 from plproxy_magic.calls import TypedNull, parse_array_literal
 from plproxy_magic.errors import CallError
 from plproxy_magic.function import ProxyFunction
-from plproxy_magic.pgtypes import TypeRef
+from plproxy_magic.pgtypes import INT_TYPES, TypeRef
 
-__all__ = ["bind_arguments", "fit", "normalize", "signature"]
+__all__ = ["bind_arguments", "fit", "normalize", "normalize_column", "signature"]
 
 _MISSING = object()
 
@@ -128,4 +128,32 @@ def bind_arguments(fn: ProxyFunction, args_: Sequence[Any], kwargs: Mapping[str,
             text = str(exc)
             state = "22003" if "out of range" in text else "22P02"
             raise CallError(text, sqlstate=state) from None
+    return out
+
+
+def normalize_column(t: TypeRef, column: Sequence[Any]) -> list[Any]:
+    """:func:`normalize` over a whole column, with fast paths for the common cases.
+
+    Integer columns that are all ``int`` are range-checked once (min/max), text columns
+    that are all ``str`` pass through: no per-value work for batched key lookups.
+    """
+    values = column.tolist() if isinstance(column, (np.ndarray, pd.Series)) else list(column)
+    if t.is_builtin and not t.array:
+        bounds = INT_TYPES.get(t.name)
+        present = [v for v in values if v is not None]
+        if bounds is not None and all(type(v) is int for v in present):
+            if present and (min(present) < bounds[0] or max(present) > bounds[1]):
+                bad = next(v for v in present if not bounds[0] <= v <= bounds[1])
+                kind = {"int2": "smallint", "int4": "integer", "int8": "bigint"}[t.name]
+                raise CallError(f'value "{bad}" is out of range for type {kind}', sqlstate="22003")
+            return values
+        if t.name in _TEXT_TYPES and all(type(v) is str for v in present):
+            return values
+    out = []
+    for v in values:
+        try:
+            out.append(normalize(t, v))
+        except (ValueError, TypeError) as exc:
+            text = str(exc)
+            raise CallError(text, sqlstate="22003" if "out of range" in text else "22P02") from None
     return out

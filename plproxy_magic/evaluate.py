@@ -225,3 +225,51 @@ def compile_local(
         return _rows(node([values[i] for i in indexes]))
 
     return evaluate
+
+
+#: Hash functions with a vectorised form: one numpy pass over a whole argument column.
+_VECTOR_HASHES: dict[str, Callable[[Any], Any]] = {
+    "hashtext": hashing.hashtext,
+    "hashvarchar": hashing.hashtext,
+    "hashbpchar": hashing.hashbpchar,
+    "hashint2": hashing.hashint2,
+    "hashint4": hashing.hashint4,
+    "hashint8": hashing.hashint8,
+}
+
+VectorEvaluator = Callable[[Sequence[Sequence[Any]]], np.ndarray]
+
+
+def compile_vector(query: RemoteQuery, resolve: Resolver) -> VectorEvaluator | None:
+    """For ``select * from hashint4($1)``-style local queries (a built-in hash of one
+    argument, not overridden by a user function): a closure hashing a whole column at once.
+
+    It takes the argument columns (``columns[i]`` = every row's value of argument *i*) and
+    returns int64 hash values; None for any other expression (evaluate per row then).
+    """
+    try:
+        stmt: Any = pglast.parse_sql(query.sql)[0].stmt
+    except pglast.parser.ParseError:
+        return None
+    expr = stmt.fromClause[0].functions[0][0] if stmt.fromClause else stmt.targetList[0].val
+    if not isinstance(expr, ast.FuncCall) or len(expr.args or ()) != 1:
+        return None
+    name = ".".join(n.sval for n in expr.funcname).lower()
+    short = name.rsplit(".", 1)[-1]
+    if name not in (short, f"pg_catalog.{short}") or short not in _VECTOR_HASHES:
+        return None
+    if resolve(short) is not BUILTIN_FUNCTIONS.get(short):
+        return None  # a user routing function of the same name wins
+    arg = expr.args[0]
+    if not isinstance(arg, ast.ParamRef) or len(query.arg_indexes) != 1:
+        return None
+    index = query.arg_indexes[0]
+    fn = _VECTOR_HASHES[short]
+
+    def hash_column(columns: Sequence[Sequence[Any]]) -> np.ndarray:
+        column = columns[index]
+        if any(v is None for v in column):
+            raise RoutingError("Hash function returned NULL")
+        return np.asarray(fn(list(column)), dtype=np.int64)
+
+    return hash_column

@@ -43,6 +43,8 @@ class Task:
     partition: int
     connstr: str
     statements: Sequence[tuple[str, Sequence[Any] | None]]
+    #: send every statement in one pipeline (one round trip) and keep each one's rows
+    pipeline: bool = False
 
 
 @dataclass
@@ -56,6 +58,8 @@ class PartResult:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     status: str = ""
     rowcount: int = -1
+    #: with ``Task.pipeline``: the rows of each statement, in order
+    batches: list[list[tuple[Any, ...]]] = field(default_factory=list)
 
 
 Event = Callable[[int, str, int], None]
@@ -126,15 +130,10 @@ class Executor:
             if on_event:
                 on_event(task.partition, "running", 0)
             # RawCursor: PostgreSQL's own $n placeholders, as PL/Proxy sends them.
-            with psycopg.RawCursor(pc.conn) as cur:
-                for sql, params in task.statements:
-                    cur.execute(sql, params)
-                    result.status = cur.statusmessage or ""
-                    result.rowcount = cur.rowcount
-                    if cur.description is not None:
-                        result.columns = [d.name for d in cur.description]
-                        result.type_oids = [d.type_code for d in cur.description]
-                        result.rows = cur.fetchall()
+            if task.pipeline:
+                self._run_pipeline(pc.conn, task, result)
+            else:
+                self._run_statements(pc.conn, task, result)
             if on_event:
                 on_event(task.partition, "done", len(result.rows))
             return result
@@ -146,6 +145,41 @@ class Executor:
             if active is not None:
                 active.pop(task.partition, None)
             self.pool.checkin(pc)
+
+    @staticmethod
+    def _run_pipeline(conn: psycopg.Connection[Any], task: Task, result: PartResult) -> None:
+        """All statements in one round trip (libpq pipeline mode), each one's rows kept."""
+        cursors: list[psycopg.RawCursor[Any]] = []
+        try:
+            with conn.pipeline():
+                for sql, params in task.statements:
+                    cur = psycopg.RawCursor(conn)
+                    cursors.append(cur)
+                    cur.execute(sql, params)
+            for cur in cursors:
+                if cur.description is None:
+                    result.batches.append([])
+                    continue
+                if result.columns is None:
+                    result.columns = [d.name for d in cur.description]
+                    result.type_oids = [d.type_code for d in cur.description]
+                result.batches.append(cur.fetchall())
+        finally:
+            for cur in cursors:
+                cur.close()
+
+    @staticmethod
+    def _run_statements(conn: psycopg.Connection[Any], task: Task, result: PartResult) -> None:
+        """Statements one after another; the last result set is kept."""
+        with psycopg.RawCursor(conn) as cur:
+            for sql, params in task.statements:
+                cur.execute(sql, params)
+                result.status = cur.statusmessage or ""
+                result.rowcount = cur.rowcount
+                if cur.description is not None:
+                    result.columns = [d.name for d in cur.description]
+                    result.type_oids = [d.type_code for d in cur.description]
+                    result.rows = cur.fetchall()
 
     def run(
         self,

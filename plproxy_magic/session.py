@@ -33,7 +33,14 @@ from plproxy_magic.catalog import resolve_function
 from plproxy_magic.cluster import Cluster
 from plproxy_magic.connections import ConnectionPool
 from plproxy_magic.errors import CallError, ClusterError, PlProxyError, RoutingError, SqlError
-from plproxy_magic.evaluate import BUILTIN_FUNCTIONS, Evaluator, SqlFallback, compile_local
+from plproxy_magic.evaluate import (
+    BUILTIN_FUNCTIONS,
+    Evaluator,
+    SqlFallback,
+    VectorEvaluator,
+    compile_local,
+    compile_vector,
+)
 from plproxy_magic.execute import Executor, PartResult, Task, remote_error
 from plproxy_magic.explain import Explain, ExplainStep
 from plproxy_magic.function import ProxyFunction, compile_function, function_language
@@ -76,6 +83,7 @@ class _Plan:
     fn: ProxyFunction
     remote: RemoteQuery | None  # None for dynamic RECORD (depends on the call's coldefs)
     hash_eval: Evaluator | None
+    hash_vector: VectorEvaluator | None  # RUN ON builtin_hash(arg): one pass per column
     cluster_eval: Evaluator | None
     connect_eval: Evaluator | None
     split: tuple[int, ...]
@@ -89,9 +97,35 @@ class ProxyCallable:
         self.__name__ = name
 
     def __call__(self, *args: Any, columns: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """Call the proxy function; ``columns`` is the AS list of a dynamic RECORD function."""
+        """Call the proxy function; ``columns`` is the AS list of a dynamic RECORD function.
+
+        A list, numpy array or Series where the function takes a scalar makes a batched
+        call (one per element, other arguments repeated): see :meth:`map`.
+        """
         coldefs = _coldefs(columns) if columns is not None else None
+        if not kwargs and self._batched(args):
+            n = max(len(a) for a in args if _is_vector(a))
+            cols = [list(a) if _is_vector(a) else [a] * n for a in args]
+            return self._session.call_many(self.__name__, list(zip(*cols, strict=True)), coldefs)
         return self._session.call(self.__name__, *args, coldefs=coldefs, **kwargs)
+
+    def _batched(self, args: tuple[Any, ...]) -> bool:
+        if not any(_is_vector(a) for a in args):
+            return False
+        defs = [f for f in self.definitions if f.min_args <= len(args) <= len(f.args)]
+        return len(defs) == 1 and any(
+            _is_vector(a) and not p.type.array for a, p in zip(args, defs[0].args, strict=False)
+        )
+
+    def map(self, *columns: Any, columns_as: Any = None) -> pd.DataFrame:
+        """One call per element: ``get_email.map(keys)`` or ``f.map(ids, names)``.
+
+        Rows are routed together and each partition gets one round trip; the result's
+        index (``input``) says which element each row belongs to.
+        """
+        coldefs = _coldefs(columns_as) if columns_as is not None else None
+        rows = list(zip(*[list(c) for c in columns], strict=True))
+        return self._session.call_many(self.__name__, rows, coldefs)
 
     @property
     def definitions(self) -> list[ProxyFunction]:
@@ -100,6 +134,12 @@ class ProxyCallable:
     def __repr__(self) -> str:
         sigs = ", ".join(fn.label for fn in self.definitions)
         return f"<proxy function {sigs}>"
+
+
+def _is_vector(value: Any) -> bool:
+    import numpy as np
+
+    return isinstance(value, (list, np.ndarray, pd.Series, pd.Index))
 
 
 def _coldefs(columns: Any) -> tuple[tuple[str, TypeRef], ...]:
@@ -469,6 +509,20 @@ class Session:
         """Call proxy function ``name`` with Python values."""
         return self._call(_calls.Call(name, args, kwargs, tuple(coldefs) if coldefs else None))
 
+    def call_many(
+        self,
+        name: str,
+        rows: Sequence[Sequence[Any]],
+        coldefs: Sequence[tuple[str, TypeRef]] | None = None,
+    ) -> pd.DataFrame:
+        """Call ``name`` once per argument row, batched: one round trip per partition.
+
+        The result's index (``input``) is the position of the row each result belongs to.
+        """
+        from plproxy_magic.batch import call_many
+
+        return call_many(self, name, rows, coldefs)
+
     def _call(self, call: _calls.Call) -> pd.DataFrame:
         fn = self._resolve_function(call.name, call.args, list(call.kwargs))
         try:
@@ -508,10 +562,14 @@ class Session:
             split = tuple(i for i, p in enumerate(fn.args) if p.type.array)
         elif body.split:
             split = tuple(r.index for r in body.split)
+        vector = None
+        if isinstance(body.run_on, FuncCall) and not split:
+            vector = compile_vector(local_query(body.run_on.sql, "select * from "), resolve)
         plan = _Plan(
             fn,
             None if fn.kind == "record" and body.select is None else remote_query(fn),
             local(body.run_on, "select * from "),
+            vector,
             local(body.cluster, "select "),
             local(body.connect, "select * from "),
             split,

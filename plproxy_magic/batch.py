@@ -1,0 +1,235 @@
+"""Batched calls: one proxy function over many argument rows, one round trip per partition.
+
+Real PL/Proxy makes one remote call per row of ``SELECT get_email(i) FROM
+generate_series(1, 10000) i``. Here the rows are routed together (a vectorised hash where
+RUN ON is a built-in hash of one argument), grouped by partition, and each partition gets a
+single statement that calls the remote function for all its rows::
+
+    select u.ord, r.v::text
+    from unnest($1::_int4) with ordinality as u(a1, ord)
+    cross join lateral public.get_email(u.a1) as r(v)
+
+(or, for functions that cannot be called that way, their usual remote query for each row in
+one libpq pipeline). Results come back in input order; each row keeps PL/Proxy's semantics:
+the non-SETOF one-row rule, STRICT with NULL makes no call, first-tagged partition order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from plproxy_magic.arguments import bind_arguments, normalize_column
+from plproxy_magic.errors import PlProxyError, RowCountError
+from plproxy_magic.execute import PartResult, Task
+from plproxy_magic.function import ProxyFunction
+from plproxy_magic.language.ast import ArgRef, ClusterName, FuncCall, RunAll, RunAny, RunNr
+from plproxy_magic.pgtypes import TypeRef, quote_ident
+from plproxy_magic.query import default_query, remote_query
+from plproxy_magic.result import frame
+from plproxy_magic.routing import check_hash, partition_of
+
+if TYPE_CHECKING:
+    from plproxy_magic.cluster import Cluster
+    from plproxy_magic.session import Session
+
+__all__ = ["call_many", "unnest_query"]
+
+
+def unnest_query(fn: ProxyFunction, coldefs: Sequence[tuple[str, TypeRef]] | None) -> str | None:
+    """The one-statement form for ``fn`` over arrays of arguments, or None if it has none.
+
+    Functions with an explicit SELECT, no arguments, or array arguments (an array of arrays
+    would flatten in ``unnest``) are called per row in a pipeline instead.
+    """
+    args = fn.args
+    if fn.body.select is not None or not args or any(p.type.array for p in args):
+        return None
+    target = fn.body.target or fn.qualified_name
+    n = len(args)
+    arrays = ", ".join(f"${i + 1}::{TypeRef(p.type.name, p.type.schema, True).cast}"
+                       for i, p in enumerate(args))  # fmt: skip
+    names = ", ".join(f"a{i + 1}" for i in range(n))
+    call = f"{target}({names.replace('a', 'u.a')})"
+    kind = fn.kind
+    if kind == "composite":
+        cols = ", ".join(f"r.{quote_ident(str(p.name))}::{p.type.cast}" for p in fn.result_columns)
+        alias = "r"
+    elif kind == "record":
+        if not coldefs:
+            return None
+        cols = ", ".join(f"r.{quote_ident(c)}::{t.cast}" for c, t in coldefs)
+        alias = "r(" + ", ".join(f"{quote_ident(c)} {t.cast}" for c, t in coldefs) + ")"
+    elif fn.out_columns:  # a single OUT parameter: a scalar result column of that name
+        cols = f"r.{quote_ident(str(fn.out_columns[0].name))}::{fn.result_type.cast}"
+        alias = "r"
+    else:
+        cols = f"r.v::{fn.result_type.cast}"
+        alias = "r(v)"
+    return (
+        f"select u.ord, {cols} from unnest({arrays}) with ordinality as u({names}, ord) "
+        f"cross join lateral {call} as {alias}"
+    )
+
+
+def _partitions(
+    session: Session, fn: ProxyFunction, cluster: Cluster, columns: list[list[Any]], rows: int
+) -> list[list[int]]:
+    """For every row, its tagged canonical partitions in first-tag order."""
+    run_on = fn.body.run_on
+    canonical = cluster.canonical
+    n = len(cluster.partitions)
+    modular = cluster.options.modular_mapping
+    plan = session._plan(fn)
+    if fn.body.connect is not None:
+        return [[0]] * rows
+    if isinstance(run_on, RunAll):
+        every = list(dict.fromkeys(canonical))
+        return [every] * rows
+    if run_on is None or isinstance(run_on, RunAny):
+        picks = [session._rng.getrandbits(31) for _ in range(rows)]
+        return [[canonical[partition_of(h, n, modular)]] for h in picks]
+    if isinstance(run_on, RunNr):
+        if not 0 <= run_on.nr < n:
+            raise PlProxyError("part number out of range")
+        return [[canonical[run_on.nr]]] * rows
+    hashes: np.ndarray | None = None
+    if isinstance(run_on, ArgRef):
+        column = columns[run_on.index]
+        hashes = np.array([check_hash(v) for v in column], dtype=np.int64)
+    elif isinstance(run_on, FuncCall) and plan.hash_vector is not None:
+        hashes = plan.hash_vector(columns)
+    if hashes is not None:
+        parts = (np.abs(hashes) % n) if modular else (hashes & (n - 1))
+        table = np.asarray(canonical)
+        return [[int(p)] for p in table[parts]]
+    out = []
+    for i in range(rows):
+        values = [c[i] for c in columns]
+        out.append(session._route_on(fn, cluster, values).partitions)
+    return out
+
+
+def call_many(
+    session: Session,
+    name: str,
+    rows: Sequence[Sequence[Any]],
+    coldefs: Sequence[tuple[str, TypeRef]] | None = None,
+) -> pd.DataFrame:
+    """Call proxy function ``name`` once per argument row; results in input order.
+
+    The DataFrame's index (named ``input``) is the position of the row each result row
+    belongs to (a SETOF function may return several rows, or none, per input).
+    """
+    tuples = [tuple(r) for r in rows]
+    fn = session._resolve_function(name, tuples[0] if tuples else (), [])
+    try:
+        return _call_many(session, fn, tuples, coldefs)
+    except PlProxyError as exc:
+        raise exc.for_function(fn.label) from None
+
+
+def _call_many(
+    session: Session,
+    fn: ProxyFunction,
+    rows: list[tuple[Any, ...]],
+    coldefs: Sequence[tuple[str, TypeRef]] | None,
+) -> pd.DataFrame:
+    nargs = len(fn.args)
+    if rows and all(len(r) == nargs for r in rows):
+        columns = [normalize_column(p.type, [r[i] for r in rows]) for i, p in enumerate(fn.args)]
+    else:  # defaults, or odd rows: bind one by one
+        bound = [bind_arguments(fn, r, {}) for r in rows]
+        columns = [[b[i] for b in bound] for i in range(nargs)]
+    nrows = len(rows)
+    live = [i for i in range(nrows) if not (fn.strict and any(c[i] is None for c in columns))]
+
+    # Target cluster (constant unless CLUSTER/CONNECT is computed per call).
+    plan = session._plan(fn)
+    groups: dict[str, tuple[Cluster, list[int]]] = {}
+    if isinstance(fn.body.cluster, ClusterName) and fn.body.connect is None:
+        cluster = session._target(plan, [c[0] for c in columns] if nrows else [])
+        groups[cluster.name] = (cluster, live)
+    else:
+        for i in live:
+            cluster = session._target(plan, [c[i] for c in columns])
+            groups.setdefault(cluster.name, (cluster, []))[1].append(i)
+
+    per_row: list[list[tuple[Any, ...]]] = [[] for _ in range(nrows)]
+    out_columns: list[str] | None = None
+    oids: list[int | None] | None = None
+    typed = fn
+    for cluster, idx in groups.values():
+        typed = session._resolved(fn, cluster)
+        out_columns = session._columns(typed, _record_call(coldefs))
+        sub = [[c[i] for i in idx] for c in columns]
+        tags = _partitions(session, fn, cluster, sub, len(idx))
+        by_part: dict[int, list[int]] = {}
+        order: dict[int, list[int]] = {}  # row -> partitions (first-tag order)
+        for k, parts in enumerate(tags):
+            order[k] = parts
+            for p in parts:
+                by_part.setdefault(p, []).append(k)
+        sql = unnest_query(typed, coldefs)
+        tasks = []
+        for p, ks in by_part.items():
+            if sql is not None:
+                arrays = [[col[k] for k in ks] for col in sub]
+                tasks.append(Task(p, cluster.partitions[p], [(sql, arrays)]))
+            else:
+                rq = (
+                    remote_query(typed)
+                    if typed.body.select is not None
+                    else default_query(typed, coldefs)
+                )
+                stmts = [(rq.sql, rq.params([col[k] for col in sub])) for k in ks]
+                tasks.append(Task(p, cluster.partitions[p], stmts, pipeline=True))
+        results: list[PartResult] = session.executor.run(
+            cluster.name, tasks, lifetime=cluster.options.connection_lifetime,
+            timeout=cluster.options.query_timeout,
+        )  # fmt: skip
+        got: dict[tuple[int, int], list[tuple[Any, ...]]] = {}
+        for task, res in zip(tasks, results, strict=True):
+            ks = by_part[task.partition]
+            if oids is None and res.type_oids is not None:
+                oids = list(res.type_oids[1:] if sql is not None else res.type_oids)
+            if sql is not None:
+                for row in res.rows:
+                    got.setdefault((ks[row[0] - 1], task.partition), []).append(row[1:])
+            else:
+                for k, batch in zip(ks, res.batches, strict=True):
+                    got[(k, task.partition)] = batch
+        for k, parts in order.items():
+            i = idx[k]
+            for p in parts:
+                per_row[i].extend(got.get((k, p), []))
+
+    assert out_columns is not None or not groups
+    if out_columns is None:
+        out_columns = session._columns(fn, _record_call(coldefs))
+    width = len(out_columns)
+    flat: list[tuple[Any, ...]] = []
+    index: list[int] = []
+    for i in range(nrows):
+        got_rows = per_row[i]
+        if not fn.setof:
+            if i not in live:
+                got_rows = [(None,) * width]
+            elif len(got_rows) != 1:
+                raise RowCountError(len(got_rows))
+        flat.extend(got_rows)
+        index.extend([i] * len(got_rows))
+    df = frame(out_columns, flat, oids)
+    if typed.kind == "void":
+        df[out_columns[0]] = pd.array([""] * len(df), dtype="string")
+    df.index = pd.Index(index, name="input")
+    return df
+
+
+def _record_call(coldefs: Sequence[tuple[str, TypeRef]] | None) -> Any:
+    from plproxy_magic.calls import Call
+
+    return Call("", (), {}, tuple(coldefs) if coldefs else None)
