@@ -108,7 +108,7 @@ class ProxyFunction:
     @property
     def label(self) -> str:
         """``public.f(1)``: how PL/Proxy names the function in every message."""
-        return f"{self.schema}.{self.name}({len(self.args)})"
+        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}({len(self.args)})"
 
     @property
     def qualified_name(self) -> str:
@@ -163,7 +163,7 @@ def compile_function(stmt: Any, source: str) -> ProxyFunction:
             )
         )
     nargs = sum(1 for p in params if p.mode in ("in", "inout"))
-    label = f"{schema}.{name}({nargs})"
+    label = f"{quote_ident(schema)}.{quote_ident(name)}({nargs})"
     if stmt.is_procedure:
         raise CompileError("PL/Proxy does not support procedures", function=label)
     if variadic:
