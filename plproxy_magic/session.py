@@ -167,6 +167,7 @@ class Session:
         self.user: str = os.environ.get("PGUSER") or getpass.getuser()
         self._functions: dict[str, list[ProxyFunction]] = {}
         self._plans: dict[int, _Plan] = {}
+        self._aggregates: dict[str, frozenset[str]] = {}
         self._catalog_cache: dict[tuple[int, str], tuple[ProxyFunction, ProxyFunction]] = {}
         self.routing_functions: dict[str, Callable[..., Any]] = {}
         self.sql_fallback: SqlFallback | None = None
@@ -764,6 +765,7 @@ class Session:
         *,
         run_on: str | int = "all",
         params: Sequence[Any] | None = None,
+        partials: bool = False,
     ) -> pd.DataFrame:
         """Run ``sql`` (one or more statements) on the partitions of ``cluster``.
 
@@ -771,6 +773,10 @@ class Session:
         each partition, partitions in parallel. The result: the last statement's rows
         concatenated in partition order if it returns rows, else a per-partition status
         table (``partition``, ``database``, ``status``, ``rows``).
+
+        A single aggregate query on several partitions is combined in two stages
+        (:mod:`plproxy_magic.aggregate`): the answer one database holding every partition's
+        rows would give. ``partials=True`` returns the per-partition partials instead.
         """
         c = self.cluster(cluster)
         try:
@@ -779,19 +785,16 @@ class Session:
             raise CallError(f"{exc.args[0]}", sqlstate="42601") from None
         if not statements:
             raise CallError("no SQL statement to run")
-        canonical = c.canonical
-        n = len(c.partitions)
-        if isinstance(run_on, int) or str(run_on).isdigit():
-            nr = int(run_on)
-            if not 0 <= nr < n:
-                raise RoutingError("part number out of range")
-            parts = [canonical[nr]]
-        elif str(run_on).lower() == "all":
-            parts = list(dict.fromkeys(canonical))
-        elif str(run_on).lower() == "any":
-            parts = [canonical[self._rng.randrange(n)]]
-        else:
-            raise CallError(f"--run-on takes all, any or a partition number, not {run_on!r}")
+        parts = self._ad_hoc_partitions(c, run_on)
+        two_stage = None
+        if len(statements) == 1 and len(parts) > 1:
+            from plproxy_magic.aggregate import plan_two_stage
+
+            two_stage = plan_two_stage(statements[0], self._aggregate_names(c))
+            if two_stage is not None:
+                statements = [two_stage.partial_sql]
+        elif partials:
+            raise CallError("--partials needs one aggregate query run on several partitions")
         with_params = [(s, params) for s in statements]
         tasks = [Task(p, c.partitions[p], with_params) for p in parts]
         results = self.executor.run(
@@ -800,6 +803,11 @@ class Session:
             lifetime=c.options.connection_lifetime,
             timeout=c.options.query_timeout,
         )
+        if two_stage is not None:
+            frames = to_frame(results, None, scalar=False, setof=True, partition_column="partition")
+            return frames if partials else two_stage.finish(frames.drop(columns="partition"))
+        if partials:
+            raise CallError("--partials: the query has no aggregates to combine")
         if results and all(r.columns is not None for r in results):
             return to_frame(results, None, scalar=False, setof=True,
                             partition_column=self.partition_column)  # fmt: skip
@@ -811,6 +819,33 @@ class Session:
                 "rows": pd.array([max(r.rowcount, 0) for r in results], dtype="Int64"),
             }
         )
+
+    def _aggregate_names(self, c: Cluster) -> frozenset[str]:
+        """Every aggregate function name on ``c``'s partition 0 (cached per cluster)."""
+        hit = self._aggregates.get(c.name)
+        if hit is None:
+            sql = "SELECT DISTINCT lower(proname) FROM pg_catalog.pg_proc WHERE prokind = 'a'"
+            with self.pool.connection(c.name, c.partitions[0]) as pc:
+                try:
+                    hit = frozenset(str(r[0]) for r in pc.conn.execute(sql).fetchall())
+                except psycopg.Error as exc:
+                    raise remote_error(exc, pc.dbname, 0) from None
+            self._aggregates[c.name] = hit
+        return hit
+
+    def _ad_hoc_partitions(self, c: Cluster, run_on: str | int) -> list[int]:
+        canonical = c.canonical
+        n = len(c.partitions)
+        if isinstance(run_on, int) or str(run_on).isdigit():
+            nr = int(run_on)
+            if not 0 <= nr < n:
+                raise RoutingError("part number out of range")
+            return [canonical[nr]]
+        if str(run_on).lower() == "all":
+            return list(dict.fromkeys(canonical))
+        if str(run_on).lower() == "any":
+            return [canonical[self._rng.randrange(n)]]
+        raise CallError(f"--run-on takes all, any or a partition number, not {run_on!r}")
 
     # -- lifecycle --------------------------------------------------------------------------
 
