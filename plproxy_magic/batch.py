@@ -98,6 +98,8 @@ def _partitions(
         return [[canonical[run_on.nr]]] * rows
     hashes: np.ndarray | None = None
     if isinstance(run_on, ArgRef):
+        if plan.bad_hash_arg:
+            raise PlProxyError("Hash result must be int2, int4 or int8")
         column = columns[run_on.index]
         hashes = np.array([check_hash(v) for v in column], dtype=np.int64)
     elif isinstance(run_on, FuncCall) and plan.hash_vector is not None:

@@ -93,10 +93,28 @@ class SqlError(PlProxyError):
     """A plain PostgreSQL error of the proxy side, without PL/Proxy's prefix.
 
     For example ``column "b" does not exist`` from a RUN ON naming no argument, or
-    ``Function used in wrong context``.
+    ``Function used in wrong context``; ``detail`` and ``hint`` as PostgreSQL gave them.
     """
 
     prefixed = False
+
+    def __init__(
+        self, message: str, *, detail: str | None = None, hint: str | None = None, **kw: object
+    ) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.detail = detail
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.detail:
+            text += f"\nDETAIL:  {self.detail}"
+        if self.hint:
+            text += f"\nHINT:  {self.hint}"
+        return text
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self.message}"]
 
 
 class CallError(PlProxyError):

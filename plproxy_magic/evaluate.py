@@ -237,6 +237,16 @@ _VECTOR_HASHES: dict[str, Callable[[Any], Any]] = {
     "hashint8": hashing.hashint8,
 }
 
+# The declared argument types under which a vectorised hash sees the same values.
+_CAST_OK = {
+    "hashtext": ("text", "varchar"),
+    "hashvarchar": ("text", "varchar"),
+    "hashbpchar": ("bpchar",),
+    "hashint2": ("int2",),
+    "hashint4": ("int2", "int4"),
+    "hashint8": ("int2", "int4", "int8"),
+}
+
 VectorEvaluator = Callable[[Sequence[Sequence[Any]]], np.ndarray]
 
 
@@ -261,6 +271,11 @@ def compile_vector(query: RemoteQuery, resolve: Resolver) -> VectorEvaluator | N
     if resolve(short) is not BUILTIN_FUNCTIONS.get(short):
         return None  # a user routing function of the same name wins
     arg = expr.args[0]
+    if isinstance(arg, ast.TypeCast):  # $1::int4, the argument's declared type
+        cast = typeref_from_ast(arg.typeName)
+        if not (cast.name in _CAST_OK.get(short, ()) and not cast.array):
+            return None
+        arg = arg.arg
     if not isinstance(arg, ast.ParamRef) or len(query.arg_indexes) != 1:
         return None
     index = query.arg_indexes[0]

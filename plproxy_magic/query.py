@@ -80,7 +80,13 @@ def remote_query(
     return default_query(fn, coldefs)
 
 
-def local_query(sql: SqlText, form: str = "select * from ") -> RemoteQuery:
-    """The proxy-side query of a CLUSTER/CONNECT/RUN ON expression (no casts)."""
-    q = render(sql, None)
+def local_query(
+    sql: SqlText, form: str = "select * from ", types: Sequence[TypeRef] | None = None
+) -> RemoteQuery:
+    """The proxy-side query of a CLUSTER/CONNECT/RUN ON expression.
+
+    PL/Proxy prepares it with the arguments' declared types (the element type for SPLIT
+    arguments); ``types`` adds them as casts, so the query means the same wherever it runs.
+    """
+    q = render(sql, types)
     return RemoteQuery(form + q.sql, q.arg_indexes)

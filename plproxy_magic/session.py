@@ -87,6 +87,8 @@ class _Plan:
     cluster_eval: Evaluator | None
     connect_eval: Evaluator | None
     split: tuple[int, ...]
+    #: RUN ON argname where the argument is no int2/int4/int8 (a domain, text...)
+    bad_hash_arg: bool = False
 
 
 class ProxyCallable:
@@ -394,6 +396,8 @@ class Session:
                         raise SqlError(
                             exc.diag.message_primary or str(exc),
                             sqlstate=exc.diag.sqlstate or "XX000",
+                            detail=exc.diag.message_detail,
+                            hint=exc.diag.message_hint,
                         ) from None
 
         with self._lock:
@@ -551,21 +555,27 @@ class Session:
         body = fn.body
         resolve = self._resolver()
 
-        def local(spec: object, form: str) -> Evaluator | None:
-            if isinstance(spec, FuncCall):
-                return compile_local(
-                    local_query(spec.sql, form), resolve, self.sql_fallback, label=fn.label
-                )
-            return None
-
         split: tuple[int, ...] = ()
         if isinstance(body.split, SplitAll):
             split = tuple(i for i, p in enumerate(fn.args) if p.type.array)
         elif body.split:
             split = tuple(r.index for r in body.split)
+        types = [p.type.element if i in split else p.type for i, p in enumerate(fn.args)]
+
+        def local(spec: object, form: str) -> Evaluator | None:
+            if isinstance(spec, FuncCall):
+                query = local_query(spec.sql, form, types)
+                return compile_local(query, resolve, self.sql_fallback, label=fn.label)
+            return None
+
         vector = None
         if isinstance(body.run_on, FuncCall) and not split:
-            vector = compile_vector(local_query(body.run_on.sql, "select * from "), resolve)
+            vector = compile_vector(local_query(body.run_on.sql, "select * from ", types), resolve)
+        bad_arg = False
+        if isinstance(body.run_on, ArgRef):
+            t = types[body.run_on.index]
+            # PL/Proxy checks the argument's type, not its value: a domain over int fails
+            bad_arg = not (t.is_builtin and not t.array and t.name in ("int2", "int4", "int8"))
         plan = _Plan(
             fn,
             None if fn.kind == "record" and body.select is None else remote_query(fn),
@@ -574,6 +584,7 @@ class Session:
             local(body.cluster, "select "),
             local(body.connect, "select * from "),
             split,
+            bad_arg,
         )
         with self._lock:
             self._plans[id(fn)] = plan
@@ -606,7 +617,7 @@ class Session:
                 raise SqlError(f'column "{spec.name}" does not exist', sqlstate="42703")
             else:
                 assert plan.connect_eval is not None
-                connstr = _one_text(plan.connect_eval(values), "select * from ...")
+                connstr = _one_text(plan.connect_eval(values), _local_text(spec, "select * from "))
             if connstr is None:
                 raise RoutingError("Cluster/connect name map func returned NULL")
             return Cluster(f"connect:{connstr}", (str(connstr),))
@@ -616,7 +627,8 @@ class Session:
                 self._refresh_compat(spec_c.name)
             return self.cluster(spec_c.name)
         assert plan.cluster_eval is not None
-        name = _one_text(plan.cluster_eval(values), "select ...")
+        assert isinstance(spec_c, FuncCall)
+        name = _one_text(plan.cluster_eval(values), _local_text(spec_c, "select "))
         if name is None:
             raise RoutingError("Cluster/connect name map func returned NULL")
         return self.cluster(str(name))
@@ -630,6 +642,8 @@ class Session:
         if fn.body.connect is not None:
             return Route([0])
         plan = self._plan(fn)
+        if plan.bad_hash_arg:
+            raise RoutingError("Hash result must be int2, int4 or int8")
         return route(
             fn.body.run_on,
             values,
@@ -868,6 +882,11 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session clusters={sorted(self.clusters)} functions={sorted(self._functions)}>"
+
+
+def _local_text(spec: FuncCall, form: str) -> str:
+    """The local query as PL/Proxy prints it in messages (``select f($1)``)."""
+    return local_query(spec.sql, form).sql
 
 
 def _one_text(rows: list[Any], sql: str) -> Any:

@@ -1266,10 +1266,6 @@ CASES += [
         fn("df_dom_nr", "(i df_posint) RETURNS text",
            "CLUSTER 'df_cluster'; RUN ON i; SELECT current_database()::text;"),
         ["SELECT * FROM df_dom_nr(2)"],
-        xfail="RUN ON <argument of a domain over int4>: PL/Proxy's hash query 'select $1' "
-        "has the domain type df_posint, not int2/int4/int8, so it fails with XX000 'PL/Proxy "
-        "function public.df_dom_nr(1): Hash result must be int2, int4 or int8'; "
-        "plproxy_magic takes the value 2 as the hash and returns df_p2",
     ),
     Case(
         "user_type_input_checked_at_call_site",
@@ -1555,23 +1551,12 @@ CASES += [
         fn("df_rf_raise_p", "(t text) RETURNS text",
            "CLUSTER 'df_cluster'; RUN ON df_rf_raise(t); TARGET df_where_t;"),
         ["SELECT * FROM df_rf_raise_p('x')"],
-        xfail="an error raised inside a routing function keeps its DETAIL and HINT in "
-        "PostgreSQL ('rf detail' / 'rf hint'); plproxy_magic's SqlError from the routing "
-        "database has the message and SQLSTATE 22023 but no DETAIL and no HINT",
-        proxy_db="CREATE FUNCTION df_rf_raise(t text) RETURNS int AS $$ BEGIN "
-        "RAISE EXCEPTION 'no shard for %', t USING DETAIL = 'rf detail', HINT = 'rf hint', "
-        "ERRCODE = '22023'; END $$ LANGUAGE plpgsql;",
     ),
     Case(
         "run_on_sql_function_missing",
         fn("df_rf_missing_p", "(i int) RETURNS text",
            "CLUSTER 'df_cluster'; RUN ON df_rf_nosuch(i); TARGET df_where_i;"),
         ["SELECT * FROM df_rf_missing_p(1)"],
-        xfail="unknown routing function: PostgreSQL says 42883 'function "
-        "df_rf_nosuch(integer) does not exist' with HINT 'No function matches the given name "
-        "and argument types. You might need to add explicit type casts.'; plproxy_magic says "
-        "'function df_rf_nosuch(smallint) does not exist' (the parameter is typed from the "
-        "Python value 1, not from the int4 argument) and has no HINT",
     ),
     Case(
         "run_on_sql_function_argument_expressions",
@@ -1591,13 +1576,6 @@ CASES += [
              "CLUSTER 'df_cluster'; RUN ON df_rf_ovl(i); TARGET df_where_i;"),
         ["SELECT * FROM df_rf_sq(3)", "SELECT * FROM df_rf_sq(200)",
          "SELECT * FROM df_rf_ovl_p(1)"],
-        xfail="the routing database gets parameters typed from the Python values, not from "
-        "the declared int4 argument: for i = 200, i * i is smallint * smallint and fails "
-        "with 22003 'smallint out of range' (PL/Proxy: 40000 -> df_p0), and df_rf_ovl(i) "
-        "picks the int2 overload (-> df_p0) where PL/Proxy picks the int4 one (-> df_p3)",
-        proxy_db="CREATE FUNCTION df_rf_id(i int) RETURNS int AS $$ SELECT i $$ LANGUAGE sql;\n"
-        "CREATE FUNCTION df_rf_ovl(i int2) RETURNS int AS $$ SELECT 0 $$ LANGUAGE sql;\n"
-        "CREATE FUNCTION df_rf_ovl(i int4) RETURNS int AS $$ SELECT 3 $$ LANGUAGE sql;",
     ),
     Case(
         "run_on_sql_function_with_split",
@@ -1626,12 +1604,6 @@ CASES += [
         fn("df_cl_two", "(k text) RETURNS SETOF text",
            "CLUSTER df_rf_cl_set(k); RUN ON ALL; TARGET df_where_t;"),
         ["SELECT * FROM df_cl_two('two')", "SELECT * FROM df_cl_two('none')"],
-        xfail="CLUSTER f(k) returning 2 / 0 rows: PL/Proxy names the query, \"'select "
-        "df_rf_cl_set($1)' returned 2 rows, expected 1\"; plproxy_magic says \"'select ...' "
-        "returned 2 rows, expected 1\"",
-        proxy_db="CREATE FUNCTION df_rf_cl_set(k text) RETURNS SETOF text AS $$ "
-        "SELECT 'df_cluster' FROM generate_series(1, CASE k WHEN 'two' THEN 2 ELSE 0 END) "
-        "$$ LANGUAGE sql;",
     ),
     Case(
         "cluster_sql_function_not_text",

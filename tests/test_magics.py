@@ -82,7 +82,12 @@ $$ LANGUAGE plproxy;""",
     assert sorted(every["userid"].tolist()) == list(range(1001, 1011))
     same = cell(shell, "%plproxy SELECT * FROM get_user_name()")
     assert same.sort_values("userid").equals(every.sort_values("userid"))
-    counts = cell(shell, "%%plproxy --cluster cluster_srv1\nSELECT count(*) AS n FROM users")
+    total = cell(shell, "%%plproxy --cluster cluster_srv1\nSELECT count(*) AS n FROM users")
+    assert total["n"].tolist() == [10]  # combined across partitions
+    counts = cell(
+        shell,
+        "%%plproxy --cluster cluster_srv1\nSELECT current_database() AS db, count(*) AS n FROM users GROUP BY 1",
+    )
     assert counts["n"].sum() == 10 and len(counts) == 2
 
     # SQL replication: RUN ON ALL + TARGET
