@@ -98,10 +98,8 @@ def close(a: Any, b: Any) -> bool:
         return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
     if isinstance(a, Decimal) and isinstance(b, Decimal) and a == b:
         return True
-    return (
-        (a == b
-        and type(a) is type(b))
-        or (isinstance(a, Decimal) and isinstance(b, Decimal) and a == b)
+    return (a == b and type(a) is type(b)) or (
+        isinstance(a, Decimal) and isinstance(b, Decimal) and a == b
     )
 
 
