@@ -263,7 +263,11 @@ def plan_two_stage(sql: str, known: frozenset[str] = AGGREGATES) -> TwoStage | N
     def finish(partials: pd.DataFrame) -> pd.DataFrame:
         outputs = {agg_names[t]: a.spec for t, a in aggs.items()}
         combined = combine(partials, by=group_names or None, **outputs)
-        rows = combined.astype(object).where(combined.notna(), None).to_dict("records")
+        # NULL is pd.NA / NaT / None; a numeric or float NaN is a value and stays one
+        rows = [
+            {k: None if v is pd.NA or v is pd.NaT else v for k, v in r.items()}
+            for r in combined.astype(object).to_dict("records")
+        ]
         if having is not None:
             rows = [r for r in rows if having(r) is True]
         values = [[e(r) for e in exprs] for r in rows]

@@ -16,6 +16,7 @@ the non-SETOF one-row rule, STRICT with NULL makes no call, first-tagged partiti
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -128,10 +129,16 @@ def call_many(
     """
     tuples = [tuple(r) for r in rows]
     fn = session._resolve_function(name, tuples[0] if tuples else (), [])
+    # Tens of thousands of small tuples would trigger full collections mid-call.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return _call_many(session, fn, tuples, coldefs)
     except PlProxyError as exc:
         raise exc.for_function(fn.label) from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _call_many(
@@ -193,21 +200,28 @@ def _call_many(
             cluster.name, tasks, lifetime=cluster.options.connection_lifetime,
             timeout=cluster.options.query_timeout,
         )  # fmt: skip
+        # One partition per row (the usual hash routing): rows go straight to their input;
+        # otherwise collect per (row, partition) and concatenate in first-tag order.
+        single = all(len(parts) == 1 for parts in tags)
         got: dict[tuple[int, int], list[tuple[Any, ...]]] = {}
         for task, res in zip(tasks, results, strict=True):
             ks = by_part[task.partition]
             if oids is None and res.type_oids is not None:
                 oids = list(res.type_oids[1:] if sql is not None else res.type_oids)
-            if sql is not None:
+            if sql is not None and single:
+                for row in res.rows:
+                    per_row[idx[ks[row[0] - 1]]].append(row[1:])
+            elif sql is not None:
                 for row in res.rows:
                     got.setdefault((ks[row[0] - 1], task.partition), []).append(row[1:])
             else:
                 for k, batch in zip(ks, res.batches, strict=True):
                     got[(k, task.partition)] = batch
-        for k, parts in order.items():
-            i = idx[k]
-            for p in parts:
-                per_row[i].extend(got.get((k, p), []))
+        if got:
+            for k, parts in order.items():
+                i = idx[k]
+                for p in parts:
+                    per_row[i].extend(got.get((k, p), []))
 
     assert out_columns is not None or not groups
     if out_columns is None:
@@ -215,10 +229,11 @@ def _call_many(
     width = len(out_columns)
     flat: list[tuple[Any, ...]] = []
     index: list[int] = []
+    live_set = set(live)
     for i in range(nrows):
         got_rows = per_row[i]
         if not fn.setof:
-            if i not in live:
+            if i not in live_set:
                 got_rows = [(None,) * width]
             elif len(got_rows) != 1:
                 raise RowCountError(len(got_rows))
