@@ -22,9 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from real_plproxy import start  # noqa: E402
+from real_plproxy import start
 
-from plproxy_magic.session import Session  # noqa: E402
+from plproxy_magic.session import Session
 
 NODE = """
 CREATE TABLE users (id int PRIMARY KEY, email text);
