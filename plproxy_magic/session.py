@@ -478,6 +478,9 @@ class Session:
                 plan.append(("sqlmed", stmt, text))
             else:
                 call = _calls.parse_call(stmt, params)
+                if call is None and isinstance(stmt, ast.SelectStmt):
+                    plan.append(("outer", stmt, text))
+                    continue
                 if call is None:
                     raise CallError(
                         f"not a proxy function call: {text[:60]!r}; calls look like "
@@ -489,13 +492,37 @@ class Session:
         result: pd.DataFrame | None = None
         self.last_defined = [item for kind, item, _ in plan if kind == "define"]
         for kind, item, _ in plan:
-            if kind == "sqlmed":
+            if kind == "outer":
+                result = self._outer(item, params)
+            elif kind == "sqlmed":
                 self._apply_sqlmed(item)
             elif kind == "define":
                 self.define(item)
             else:
                 result = self._call(item)
         return result
+
+    def _outer(self, stmt: Any, params: Sequence[Any]) -> pd.DataFrame:
+        """A SELECT around proxy calls: the calls run on the shards, the rest in DuckDB."""
+        from plproxy_magic import outer
+
+        def call(
+            name: str,
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+            coldefs: tuple[tuple[str, str], ...] | None,
+        ) -> pd.DataFrame:
+            defs = _coldefs(coldefs) if coldefs else None
+            return self._call(_calls.Call(name, args, kwargs, defs))
+
+        return outer.run_outer(stmt, "", params, call, self._is_proxy)
+
+    def _is_proxy(self, name: str) -> bool:
+        parts = name.lower().split(".")
+        return any(
+            len(parts) == 1 or f.schema.lower() == parts[-2]
+            for f in self._functions.get(parts[-1], [])
+        )
 
     def sql(self, query: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         """One call statement (``SELECT * FROM f(...)``) -> DataFrame."""
