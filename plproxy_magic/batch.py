@@ -17,7 +17,7 @@ the non-SETOF one-row rule, STRICT with NULL makes no call, first-tagged partiti
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from plproxy_magic.cluster import Cluster
     from plproxy_magic.session import Session
 
-__all__ = ["call_many", "unnest_query"]
+__all__ = ["call_many", "run_select", "select_list_calls", "unnest_query"]
 
 
 def unnest_query(fn: ProxyFunction, coldefs: Sequence[tuple[str, TypeRef]] | None) -> str | None:
@@ -250,3 +250,94 @@ def _record_call(coldefs: Sequence[tuple[str, TypeRef]] | None) -> Any:
     from plproxy_magic.calls import Call
 
     return Call("", (), {}, tuple(coldefs) if coldefs else None)
+
+
+def select_list_calls(stmt: Any, is_proxy: Callable[[str], bool]) -> list[tuple[int, Any, bool]]:
+    """(target position, FuncCall, expands with ``.*``) of proxy calls in a select list.
+
+    ``SELECT get_email(i) FROM generate_series(1, 10000) i`` and
+    ``SELECT (query_pk(id)).* FROM ...`` apply a proxy function per row of other data.
+    """
+    from pglast import ast
+
+    sites = []
+    for pos, target in enumerate(stmt.targetList or ()):
+        val: Any = target.val
+        star = False
+        if type(val) is ast.A_Indirection:
+            ind: Any = val.indirection
+            if len(ind) == 1 and type(ind[0]) is ast.A_Star:
+                val, star = val.arg, True
+        if type(val) is ast.FuncCall and val.over is None:
+            name = ".".join(n.sval for n in val.funcname or ())
+            if is_proxy(name):
+                sites.append((pos, val, star))
+    return sites
+
+
+def run_select(session: Session, stmt: Any, params: Sequence[Any]) -> pd.DataFrame:
+    """A SELECT whose select list applies proxy functions to rows: batched per partition.
+
+    The rows (FROM, WHERE, ORDER BY, LIMIT) are computed in-process first, with every
+    proxy call's argument expressions as columns; each function is then called once per
+    row through :func:`call_many` (one round trip per partition), and the select list is
+    assembled in order. Functions must return one row per call (not SETOF) here.
+    """
+    import copy
+
+    from pglast import ast
+
+    from plproxy_magic import outer
+    from plproxy_magic.errors import CallError
+
+    sites = select_list_calls(stmt, session._is_proxy)
+    if any(
+        isinstance(s, ast.SortBy) and isinstance(s.node, ast.A_Const) for s in stmt.sortClause or ()
+    ):
+        raise CallError("ORDER BY a position is not supported around per-row proxy calls; "
+                        "order by the expression", sqlstate="0A000")  # fmt: skip
+    if stmt.groupClause or stmt.havingClause or stmt.distinctClause:
+        raise CallError("per-row proxy calls cannot be grouped here: aggregate in an outer "
+                        "query over SELECT * FROM f(...)", sqlstate="0A000")  # fmt: skip
+    site_at = {pos: (fc, star) for pos, fc, star in sites}
+    inputs = copy.deepcopy(stmt)
+    select = []
+    for pos, target in enumerate(stmt.targetList):
+        if pos in site_at:
+            fc = site_at[pos][0]
+            for j, arg in enumerate(fc.args or ()):
+                if isinstance(arg, ast.NamedArgExpr):
+                    raise CallError("named arguments are not supported in per-row calls",
+                                    sqlstate="0A000")  # fmt: skip
+                select.append(ast.ResTarget(name=f"__b{pos}_{j}", val=copy.deepcopy(arg)))
+        else:
+            select.append(ast.ResTarget(name=f"__o{pos}", val=copy.deepcopy(target.val)))
+    inputs.targetList = tuple(select)
+
+    def no_call(*_: Any) -> pd.DataFrame:  # the input rows contain no proxy call
+        raise AssertionError
+
+    rows_df = outer.run_outer(inputs, "", params, no_call, session._is_proxy, require_call=False)
+    data = rows_df.astype(object).where(rows_df.notna(), None)
+    columns: dict[str, Any] = {}
+    for pos, target in enumerate(stmt.targetList):
+        if pos not in site_at:
+            columns[outer.output_name(target)] = rows_df[f"__o{pos}"].reset_index(drop=True)
+            continue
+        fc, star = site_at[pos]
+        name = ".".join(n.sval for n in fc.funcname)
+        nargs = len(fc.args or ())
+        arg_rows = list(zip(*[data[f"__b{pos}_{j}"].tolist() for j in range(nargs)], strict=True))
+        if nargs == 0:
+            arg_rows = [()] * len(rows_df)
+        result = call_many(session, name, arg_rows)
+        if result.index.has_duplicates or len(result) != len(rows_df):
+            raise CallError(f"{name}() returns sets: call it in FROM (SELECT * FROM {name}(...))",
+                            sqlstate="0A000")  # fmt: skip
+        result = result.reset_index(drop=True)
+        if star:
+            for col in result.columns:
+                columns[str(col)] = result[col]
+        else:
+            columns[target.name or str(result.columns[0])] = result[result.columns[0]]
+    return pd.DataFrame(columns)

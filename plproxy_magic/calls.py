@@ -11,7 +11,7 @@ This module owns the notebook's SQL surface for calling proxy functions:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,8 +212,13 @@ def _call_from_funccall(
     return name, tuple(args), kwargs
 
 
-def parse_call(stmt: Any, params: Sequence[Any] = ()) -> Call | None:
+def parse_call(
+    stmt: Any, params: Sequence[Any] = (), is_proxy: Callable[[str], bool] | None = None
+) -> Call | None:
     """The proxy call in ``stmt``, or None when it is no plain call form.
+
+    ``is_proxy(name)`` tells proxy functions from others (``generate_series``): a FROM
+    function that is no proxy function makes no plain call form.
 
     Outer SQL around calls (WHERE, ORDER BY, aggregates) is not a plain call form.
     """
@@ -250,6 +255,8 @@ def parse_call(stmt: Any, params: Sequence[Any] = ()) -> Call | None:
         return None
     fc = rf.functions[0][0]
     if not isinstance(fc, ast.FuncCall):
+        return None
+    if is_proxy is not None and not is_proxy(".".join(n.sval for n in fc.funcname)):
         return None
     name, args, kwargs = _call_from_funccall(fc, params)
     coldefs = None

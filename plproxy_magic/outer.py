@@ -280,6 +280,13 @@ def find_proxy_calls(
 # -- PostgreSQL's names and spellings -----------------------------------------------------------
 
 
+def output_name(target: Any) -> str:
+    """The column name PostgreSQL gives a select-list item (``ResTarget``)."""
+    if target.name:
+        return str(target.name)
+    return _figure_colname(target.val)[0]
+
+
 def _figure_colname(node: Any) -> tuple[str, int]:
     """PostgreSQL's FigureColnameInternal: (name, strength) of a select-list expression."""
     if _is(node, ast.ColumnRef):
@@ -653,8 +660,13 @@ def run_outer(
     params: Sequence[Any],
     call: ProxyCall,
     is_proxy: Callable[[str], bool],
+    *,
+    require_call: bool = True,
 ) -> pd.DataFrame:
     """Evaluate ``stmt`` (a SELECT around proxy calls; ``sql`` is its source text).
+
+    ``require_call=False`` also evaluates a SELECT without proxy calls (the input rows of
+    a batched select-list call, :mod:`plproxy_magic.batch`).
 
     Every proxy call in a FROM clause is made once through ``call``, in textual order;
     errors raised by ``call`` propagate unchanged. The outer SQL runs in DuckDB; its errors
@@ -664,7 +676,7 @@ def run_outer(
         raise CallError("only a SELECT can surround proxy function calls", sqlstate="0A000")
     stmt = copy.deepcopy(stmt)
     sites = _find(stmt, is_proxy, params)
-    if not sites:
+    if not sites and require_call:
         raise CallError("the query contains no proxy function call")
     frames = [call(s.name, s.args, dict(s.kwargs), s.coldefs) for s, _ in sites]
     _name_columns(stmt)

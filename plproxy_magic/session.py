@@ -477,9 +477,12 @@ class Session:
             elif _is_sqlmed(stmt):
                 plan.append(("sqlmed", stmt, text))
             else:
-                call = _calls.parse_call(stmt, params)
+                call = _calls.parse_call(stmt, params, self._is_proxy)
                 if call is None and isinstance(stmt, ast.SelectStmt):
-                    plan.append(("outer", stmt, text))
+                    from plproxy_magic.batch import select_list_calls
+
+                    per_row = stmt.fromClause and select_list_calls(stmt, self._is_proxy)
+                    plan.append(("per_row" if per_row else "outer", stmt, text))
                     continue
                 if call is None:
                     raise CallError(
@@ -494,6 +497,10 @@ class Session:
         for kind, item, _ in plan:
             if kind == "outer":
                 result = self._outer(item, params)
+            elif kind == "per_row":
+                from plproxy_magic.batch import run_select
+
+                result = run_select(self, item, params)
             elif kind == "sqlmed":
                 self._apply_sqlmed(item)
             elif kind == "define":

@@ -113,3 +113,18 @@ def test_strict_nulls_and_errors(s: Session) -> None:
     )
     with pytest.raises(RowCountError):
         s.functions["bt_none"].map([1, 2])
+
+
+def test_select_list_calls_over_other_rows_are_batched(s: Session) -> None:
+    df = s.sql("SELECT i, bt_email(i) FROM generate_series(1, 200) i ORDER BY i DESC")
+    assert df["i"].tolist() == list(range(200, 0, -1))
+    assert df["bt_email"].tolist() == [
+        f"u{i}@shards_p{hashing.hashint4(i) & 3}" for i in range(200, 0, -1)
+    ]
+    star = s.sql("SELECT (bt_pair(k, 'z')).* FROM generate_series(0, 5) t(k) WHERE k % 2 = 0")
+    assert star["n"].tolist() == [0, 4, 8]
+    assert list(star.columns) == ["n", "s"]
+    alias = s.sql("SELECT bt_email(k) AS mail FROM generate_series(3, 4) AS g(k)")
+    assert alias["mail"].tolist() == [f"u{k}@shards_p{hashing.hashint4(k) & 3}" for k in (3, 4)]
+    with pytest.raises(CallError, match="returns sets"):
+        s.sql("SELECT bt_set(k) FROM generate_series(1, 3) AS g(k)")
