@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from plproxy_magic.cluster import Cluster, ClusterOptions
+from plproxy_magic.combine import combine  # also registers the df.plproxy accessor
 from plproxy_magic.errors import (
     CallError,
     ClusterError,
@@ -26,7 +27,14 @@ from plproxy_magic.errors import (
     RoutingError,
     RowCountError,
 )
-from plproxy_magic.hashing import hashint2, hashint4, hashint8, hashtext, hashtextextended
+from plproxy_magic.hashing import (
+    hashint2,
+    hashint4,
+    hashint8,
+    hashtext,
+    hashtextextended,
+    uuid_hash,
+)
 from plproxy_magic.sandbox import Sandbox, sandbox
 from plproxy_magic.session import ProxyCallable, Session, default_session
 
@@ -46,6 +54,7 @@ __all__ = [
     "RowCountError",
     "Sandbox",
     "Session",
+    "combine",
     "default_session",
     "hashint2",
     "hashint4",
@@ -55,6 +64,7 @@ __all__ = [
     "load_ipython_extension",
     "routing_function",
     "sandbox",
+    "uuid_hash",
 ]
 
 __version__ = "0.1.0"
