@@ -73,9 +73,13 @@ def _cluster_parser() -> _Parser:
     at.add_argument("dsn")
     sub.add_parser("list", help="the registered clusters")
     for cmd, text in (("show", "one cluster's partitions and options"),
-                      ("drop", "forget a cluster and close its connections")):  # fmt: skip
+                      ("drop", "forget a cluster and close its connections"),
+                      ("ping", "reachability, version and round trip per partition")):  # fmt: skip
         sp = sub.add_parser(cmd, help=text)
         sp.add_argument("name")
+    st = sub.add_parser("stats", help="database size and table rows per partition")
+    st.add_argument("name")
+    st.add_argument("tables", nargs="*")
     return p
 
 
@@ -170,7 +174,8 @@ class PlProxyMagic(Magics):
         %cluster add NAME DSN [DSN ...] [--option key=value ...]
         %cluster add NAME --conn ALIAS [--conn ALIAS ...]    jupysql connections
         %cluster add NAME --section S [--section S ...] [--dsn-file PATH]   connections.ini
-        %cluster list | show NAME | drop NAME
+        %cluster list | show NAME | drop NAME | ping NAME
+        %cluster stats NAME [TABLE ...]   sizes and row counts per partition, with bars
         %cluster attach PROXY_DSN   import clusters and functions from a real proxy db
         %%cluster     CREATE SERVER ... FOREIGN DATA WRAPPER plproxy OPTIONS (...);
                       CREATE USER MAPPING ...; GRANT USAGE ON FOREIGN SERVER ...
@@ -233,6 +238,12 @@ class PlProxyMagic(Magics):
 
     def _cluster_show(self, args: argparse.Namespace) -> pd.DataFrame:
         return _partition_table(self.session.cluster(args.name))
+
+    def _cluster_ping(self, args: argparse.Namespace) -> pd.DataFrame:
+        return self.session.ping(args.name)
+
+    def _cluster_stats(self, args: argparse.Namespace) -> Any:
+        return self.session.stats(args.name, args.tables)
 
     def _cluster_drop(self, args: argparse.Namespace) -> None:
         self.session.drop_cluster(args.name)

@@ -336,6 +336,18 @@ class Session:
             self.servers.pop(name, None)
         self.pool.drop(name)
 
+    def ping(self, cluster: str) -> pd.DataFrame:
+        """Per partition: reachable, server version, round-trip time (or the error)."""
+        from plproxy_magic.health import ping
+
+        return ping(self, cluster)
+
+    def stats(self, cluster: str, tables: Sequence[str] = ()) -> Any:
+        """Per partition: database size and exact row counts of ``tables``, with bars."""
+        from plproxy_magic.health import stats
+
+        return stats(self, cluster, list(tables))
+
     def cluster(self, name: str) -> Cluster:
         try:
             return self.clusters[name]

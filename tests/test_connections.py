@@ -56,3 +56,27 @@ def test_redefining_a_cluster_drops_its_connections(shards: Sandbox) -> None:
         first = pid(s)
         s.add_cluster("cn", shards.partitions)
         assert pid(s) != first
+
+
+def test_ping_reports_every_partition_and_dead_ones(shards: Sandbox) -> None:
+    with Session() as s:
+        host = shards.partitions[0].split("host=")[1].split()[0]
+        s.add_cluster("pg2", [shards.partitions[0], f"host={host} dbname=nope_db user=postgres"])
+        df = s.ping("pg2")
+        assert df["ok"].tolist() == [True, False]
+        assert df["server_version"][0].startswith("18")
+        assert df["rtt_ms"][0] >= 0
+        assert 'database "nope_db" does not exist' in df["error"][1]
+
+
+def test_stats_shows_sizes_rows_and_bars(shards: Sandbox) -> None:
+    with Session() as s:
+        s.add_cluster("st", shards.partitions)
+        s.run("st", "CREATE TABLE IF NOT EXISTS st_t (i int); TRUNCATE st_t; "
+                    "INSERT INTO st_t SELECT generate_series(1, 10 * (1 + right(current_database(), 1)::int))")  # fmt: skip
+        st = s.stats("st", ["st_t"])
+        assert st.frame["st_t rows"].tolist() == [10, 20, 30, 40]
+        assert (st.frame["database_bytes"] > 0).all()
+        text = repr(st)
+        assert "#" * 40 in text and "shards_p3" in text
+        assert "width:100.0%" in st._repr_html_() and "width:25.0%" in st._repr_html_()
