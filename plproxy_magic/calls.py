@@ -176,6 +176,18 @@ def _value(node: Any, params: Sequence[Any]) -> Any:
             return TypedNull(t)
         if t.array and isinstance(inner, str):
             return parse_array_literal(inner)
+        mods = node.typeName.typmods
+        if t.name == "numeric" and not t.array and mods and len(mods) == 2:
+            # '2.345'::numeric(10,2) is 2.35 before the call, as PostgreSQL casts it
+            from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+            try:
+                scale = Decimal(1).scaleb(-mods[1].val.ival)
+                return str(Decimal(str(inner)).quantize(scale, rounding=ROUND_HALF_UP))
+            except InvalidOperation:
+                raise CallError(
+                    f'invalid input syntax for type numeric: "{inner}"', sqlstate="22P02"
+                ) from None
         return inner
     if isinstance(node, ast.A_ArrayExpr):
         return [_value(e, params) for e in node.elements or ()]

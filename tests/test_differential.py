@@ -1397,9 +1397,6 @@ CASES += [
         fn("df_num_cast", "(x numeric) RETURNS text",
            "CLUSTER 'df_cluster'; RUN ON 0; SELECT x::text;"),
         ["SELECT * FROM df_num_cast(2.345::numeric(10,2))"],
-        xfail="a typmod in a call-site cast: PostgreSQL rounds 2.345::numeric(10,2) to 2.35 "
-        "before the call (the remote gets '2.35'); plproxy_magic drops the typmod and sends "
-        "2.345",
     ),
     Case(
         "timestamptz_and_friends",
