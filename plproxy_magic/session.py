@@ -24,7 +24,6 @@ import pandas as pd
 import pglast
 import psycopg
 from pglast import ast
-from pglast.parser import ParseError
 
 from plproxy_magic import calls as _calls
 from plproxy_magic import interop, sqlmed
@@ -207,75 +206,8 @@ class Session:
     # -- SQL/MED ------------------------------------------------------------------------------
 
     def _apply_sqlmed(self, stmt: Any) -> None:
-        """Apply one SQL/MED statement (already parsed) to the session's servers."""
-        if isinstance(stmt, (ast.CreateExtensionStmt, ast.CreateFdwStmt)):
-            return  # the plproxy extension and its wrapper are built in here
-        if isinstance(stmt, ast.CreateForeignServerStmt):
-            if stmt.fdwname != "plproxy":
-                raise ClusterError(
-                    f"server {stmt.servername} uses FOREIGN DATA WRAPPER {stmt.fdwname}: "
-                    "only plproxy servers define clusters",
-                    sqlstate="0A000",
-                )
-            name = str(stmt.servername)
-            if name in self.servers:
-                if stmt.if_not_exists:
-                    return
-                raise ClusterError(f'server "{name}" already exists', sqlstate="42710")
-            options = sqlmed.options_of(stmt.options)
-            sqlmed.validate_server(options)
-            self.servers[name] = ServerDef(name, options)
-            self._sync_server(name)
-            return
-        if isinstance(stmt, ast.DropStmt):
-            for obj in stmt.objects or ():
-                name = str(obj.sval)
-                if name not in self.servers:
-                    if stmt.missing_ok:
-                        continue
-                    raise ClusterError(f'server "{name}" does not exist', sqlstate="42704")
-                del self.servers[name]
-                self.clusters.pop(name, None)
-                self.pool.drop(name)
-            return
-        if isinstance(stmt, ast.GrantStmt):
-            for obj in stmt.objects or ():
-                self._server(str(obj.sval)).grants.update(
-                    sqlmed.mapping_key(g, self.user) for g in stmt.grantees or ()
-                )
-            return
-        server = self._server(stmt.servername)
-        if isinstance(stmt, ast.AlterForeignServerStmt):
-            options = sqlmed.alter_options(server.options, stmt.options)
-            sqlmed.validate_server(options)
-            server.options = options
-        else:
-            key = sqlmed.mapping_key(stmt.user, self.user)
-            exists = key in server.mappings
-            if isinstance(stmt, ast.CreateUserMappingStmt):
-                if exists and not stmt.if_not_exists:
-                    raise ClusterError(
-                        f'user mapping for "{key}" already exists for server "{server.name}"',
-                        sqlstate="42710",
-                    )
-                if not exists:
-                    options = sqlmed.options_of(stmt.options)
-                    sqlmed.validate_mapping(options)
-                    server.mappings[key] = options
-            elif not exists:
-                if isinstance(stmt, ast.DropUserMappingStmt) and stmt.missing_ok:
-                    return
-                raise ClusterError(
-                    f'user mapping for "{key}" does not exist for server "{server.name}"',
-                    sqlstate="42704",
-                )
-            elif isinstance(stmt, ast.AlterUserMappingStmt):
-                options = sqlmed.alter_options(server.mappings[key], stmt.options)
-                sqlmed.validate_mapping(options)
-                server.mappings[key] = options
-            else:
-                del server.mappings[key]
-        self._sync_server(server.name)
+        """Apply one SQL/MED statement (CREATE SERVER, USER MAPPING...) to the session."""
+        sqlmed.apply(self, stmt)
 
     # -- a real proxy database ---------------------------------------------------------------
 
@@ -474,6 +406,11 @@ class Session:
         """
         stmts = _calls.parse_statements(sql)
         plan: list[tuple[str, Any, str]] = []
+        pending: set[str] = set()  # functions this script defines before calling them
+
+        def is_proxy(name: str) -> bool:
+            return self._is_proxy(name) or name.lower().rsplit(".", 1)[-1] in pending
+
         for stmt, text in stmts:
             if isinstance(stmt, ast.CreateFunctionStmt):
                 lang = function_language(stmt)
@@ -485,15 +422,24 @@ class Session:
                         "with %%plproxy --cluster NAME (or Session.run)",
                         sqlstate="0A000",
                     )
-                plan.append(("define", compile_function(stmt, text), text))
-            elif _is_sqlmed(stmt):
+                fn = compile_function(stmt, text)
+                pending.add(fn.name.lower())
+                plan.append(("define", fn, text))
+            elif sqlmed.is_sqlmed(stmt):
                 plan.append(("sqlmed", stmt, text))
             else:
-                call = _calls.parse_call(stmt, params, self._is_proxy)
+                call = _calls.parse_call(stmt, params, is_proxy)
                 if call is None and isinstance(stmt, ast.SelectStmt):
                     from plproxy_magic.batch import select_list_calls
 
-                    per_row = stmt.fromClause and select_list_calls(stmt, self._is_proxy)
+                    per_row = stmt.fromClause and select_list_calls(stmt, is_proxy)
+                    if not per_row:
+                        from plproxy_magic.outer import find_proxy_calls
+
+                        bare = _calls.parse_call(stmt, params)
+                        if bare is not None and not find_proxy_calls(stmt, is_proxy):
+                            # SELECT * FROM nope(): say the function does not exist
+                            self._resolve_function(bare.name, bare.args, list(bare.kwargs))
                     plan.append(("per_row" if per_row else "outer", stmt, text))
                     continue
                 if call is None:
@@ -838,74 +784,9 @@ class Session:
         (:mod:`plproxy_magic.aggregate`): the answer one database holding every partition's
         rows would give. ``partials=True`` returns the per-partition partials instead.
         """
-        c = self.cluster(cluster)
-        try:
-            statements = [s for s in pglast.split(sql) if s.strip()]
-        except ParseError as exc:
-            raise CallError(f"{exc.args[0]}", sqlstate="42601") from None
-        if not statements:
-            raise CallError("no SQL statement to run")
-        parts = self._ad_hoc_partitions(c, run_on)
-        two_stage = None
-        if len(statements) == 1 and len(parts) > 1:
-            from plproxy_magic.aggregate import plan_two_stage
+        from plproxy_magic import adhoc
 
-            two_stage = plan_two_stage(statements[0], self._aggregate_names(c))
-            if two_stage is not None:
-                statements = [two_stage.partial_sql]
-        elif partials:
-            raise CallError("--partials needs one aggregate query run on several partitions")
-        with_params = [(s, params) for s in statements]
-        tasks = [Task(p, c.partitions[p], with_params) for p in parts]
-        results = self.executor.run(
-            c.name,
-            tasks,
-            lifetime=c.options.connection_lifetime,
-            timeout=c.options.query_timeout,
-        )
-        if two_stage is not None:
-            frames = to_frame(results, None, scalar=False, setof=True, partition_column="partition")
-            return frames if partials else two_stage.finish(frames.drop(columns="partition"))
-        if partials:
-            raise CallError("--partials: the query has no aggregates to combine")
-        if results and all(r.columns is not None for r in results):
-            return to_frame(results, None, scalar=False, setof=True,
-                            partition_column=self.partition_column)  # fmt: skip
-        return pd.DataFrame(
-            {
-                "partition": pd.array([r.partition for r in results], dtype="Int32"),
-                "database": pd.array([r.dbname for r in results], dtype="string"),
-                "status": pd.array([r.status for r in results], dtype="string"),
-                "rows": pd.array([max(r.rowcount, 0) for r in results], dtype="Int64"),
-            }
-        )
-
-    def _aggregate_names(self, c: Cluster) -> frozenset[str]:
-        """Every aggregate function name on ``c``'s partition 0 (cached per cluster)."""
-        hit = self._aggregates.get(c.name)
-        if hit is None:
-            sql = "SELECT DISTINCT lower(proname) FROM pg_catalog.pg_proc WHERE prokind = 'a'"
-            with self.pool.connection(c.name, c.partitions[0]) as pc:
-                try:
-                    hit = frozenset(str(r[0]) for r in pc.conn.execute(sql).fetchall())
-                except psycopg.Error as exc:
-                    raise remote_error(exc, pc.dbname, 0) from None
-            self._aggregates[c.name] = hit
-        return hit
-
-    def _ad_hoc_partitions(self, c: Cluster, run_on: str | int) -> list[int]:
-        canonical = c.canonical
-        n = len(c.partitions)
-        if isinstance(run_on, int) or str(run_on).isdigit():
-            nr = int(run_on)
-            if not 0 <= nr < n:
-                raise RoutingError("part number out of range")
-            return [canonical[nr]]
-        if str(run_on).lower() == "all":
-            return list(dict.fromkeys(canonical))
-        if str(run_on).lower() == "any":
-            return [canonical[self._rng.randrange(n)]]
-        raise CallError(f"--run-on takes all, any or a partition number, not {run_on!r}")
+        return adhoc.run(self, cluster, sql, run_on=run_on, params=params, partials=partials)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -942,28 +823,6 @@ def _one_text(rows: list[Any], sql: str) -> Any:
     if value is not None and not isinstance(value, str):
         raise RoutingError("expected text")
     return value
-
-
-_SQLMED = (
-    ast.CreateForeignServerStmt,
-    ast.AlterForeignServerStmt,
-    ast.CreateUserMappingStmt,
-    ast.AlterUserMappingStmt,
-    ast.DropUserMappingStmt,
-    ast.CreateFdwStmt,
-)
-
-
-def _is_sqlmed(stmt: Any) -> bool:
-    """Whether ``stmt`` configures clusters the SQL/MED way (or installs plproxy)."""
-    if isinstance(stmt, _SQLMED):
-        return True
-    if isinstance(stmt, ast.CreateExtensionStmt):
-        return str(stmt.extname).lower() == "plproxy"
-    if isinstance(stmt, (ast.DropStmt, ast.GrantStmt)):
-        kind = stmt.removeType if isinstance(stmt, ast.DropStmt) else stmt.objtype
-        return kind is not None and kind.name == "OBJECT_FOREIGN_SERVER"
-    return False
 
 
 _default: Session | None = None

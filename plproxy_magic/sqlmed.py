@@ -13,12 +13,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pglast import ast
 
 from plproxy_magic.conninfo import with_user
 from plproxy_magic.errors import ClusterError
 
-__all__ = ["PUBLIC", "ServerDef", "mapping_key", "partition_options", "validate_server"]
+__all__ = [
+    "PUBLIC",
+    "ServerDef",
+    "apply",
+    "is_sqlmed",
+    "mapping_key",
+    "partition_options",
+    "validate_server",
+]
+
+if TYPE_CHECKING:
+    from plproxy_magic.session import Session
 
 #: The user-mapping key of ``FOR PUBLIC``.
 PUBLIC = "PUBLIC"
@@ -174,3 +187,97 @@ def mapping_key(role: Any, current_user: str) -> str:
     if kind == "ROLESPEC_CSTRING":
         return str(role.rolename)
     return current_user
+
+
+_SQLMED = (
+    ast.CreateForeignServerStmt,
+    ast.AlterForeignServerStmt,
+    ast.CreateUserMappingStmt,
+    ast.AlterUserMappingStmt,
+    ast.DropUserMappingStmt,
+    ast.CreateFdwStmt,
+)
+
+
+def is_sqlmed(stmt: Any) -> bool:
+    """Whether ``stmt`` configures clusters the SQL/MED way (or installs plproxy)."""
+    if isinstance(stmt, _SQLMED):
+        return True
+    if isinstance(stmt, ast.CreateExtensionStmt):
+        return str(stmt.extname).lower() == "plproxy"
+    if isinstance(stmt, (ast.DropStmt, ast.GrantStmt)):
+        kind = stmt.removeType if isinstance(stmt, ast.DropStmt) else stmt.objtype
+        return kind is not None and kind.name == "OBJECT_FOREIGN_SERVER"
+    return False
+
+
+def apply(session: Session, stmt: Any) -> None:
+    """Apply one SQL/MED statement (already parsed) to the session's servers."""
+    if isinstance(stmt, (ast.CreateExtensionStmt, ast.CreateFdwStmt)):
+        return  # the plproxy extension and its wrapper are built in here
+    if isinstance(stmt, ast.CreateForeignServerStmt):
+        if stmt.fdwname != "plproxy":
+            raise ClusterError(
+                f"server {stmt.servername} uses FOREIGN DATA WRAPPER {stmt.fdwname}: "
+                "only plproxy servers define clusters",
+                sqlstate="0A000",
+            )
+        name = str(stmt.servername)
+        if name in session.servers:
+            if stmt.if_not_exists:
+                return
+            raise ClusterError(f'server "{name}" already exists', sqlstate="42710")
+        options = options_of(stmt.options)
+        validate_server(options)
+        session.servers[name] = ServerDef(name, options)
+        session._sync_server(name)
+        return
+    if isinstance(stmt, ast.DropStmt):
+        for obj in stmt.objects or ():
+            name = str(obj.sval)
+            if name not in session.servers:
+                if stmt.missing_ok:
+                    continue
+                raise ClusterError(f'server "{name}" does not exist', sqlstate="42704")
+            del session.servers[name]
+            session.clusters.pop(name, None)
+            session.pool.drop(name)
+        return
+    if isinstance(stmt, ast.GrantStmt):
+        for obj in stmt.objects or ():
+            session._server(str(obj.sval)).grants.update(
+                mapping_key(g, session.user) for g in stmt.grantees or ()
+            )
+        return
+    server = session._server(stmt.servername)
+    if isinstance(stmt, ast.AlterForeignServerStmt):
+        options = alter_options(server.options, stmt.options)
+        validate_server(options)
+        server.options = options
+    else:
+        key = mapping_key(stmt.user, session.user)
+        exists = key in server.mappings
+        if isinstance(stmt, ast.CreateUserMappingStmt):
+            if exists and not stmt.if_not_exists:
+                raise ClusterError(
+                    f'user mapping for "{key}" already exists for server "{server.name}"',
+                    sqlstate="42710",
+                )
+            if not exists:
+                options = options_of(stmt.options)
+                validate_mapping(options)
+                server.mappings[key] = options
+        elif not exists:
+            if isinstance(stmt, ast.DropUserMappingStmt) and stmt.missing_ok:
+                return
+            raise ClusterError(
+                f'user mapping for "{key}" does not exist for server "{server.name}"',
+                sqlstate="42704",
+            )
+        elif isinstance(stmt, ast.AlterUserMappingStmt):
+            options = alter_options(server.mappings[key], stmt.options)
+            validate_mapping(options)
+            server.mappings[key] = options
+        else:
+            del server.mappings[key]
+    session._sync_server(server.name)

@@ -1,0 +1,119 @@
+"""Ad-hoc SQL on a cluster's partitions: ``%%plproxy --cluster NAME`` / ``Session.run``.
+
+Statements run in order on each selected partition, partitions in parallel. A single
+aggregate query run on several partitions is combined in two stages
+(:mod:`plproxy_magic.aggregate`); anything else returns the rows concatenated in partition
+order, or a per-partition status table for statements without rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pglast
+import psycopg
+from pglast.parser import ParseError
+
+from plproxy_magic.cluster import Cluster
+from plproxy_magic.errors import CallError, RoutingError
+from plproxy_magic.execute import Task, remote_error
+from plproxy_magic.result import to_frame
+
+if TYPE_CHECKING:
+    from plproxy_magic.session import Session
+
+__all__ = ["run"]
+
+
+def run(
+    session: Session,
+    cluster: str,
+    sql: str,
+    *,
+    run_on: str | int = "all",
+    params: Sequence[Any] | None = None,
+    partials: bool = False,
+) -> pd.DataFrame:
+    """Run ``sql`` (one or more statements) on the partitions of ``cluster``.
+
+    ``run_on``: ``"all"``, ``"any"`` or a partition number. Statements run in order on
+    each partition, partitions in parallel. The result: the last statement's rows
+    concatenated in partition order if it returns rows, else a per-partition status
+    table (``partition``, ``database``, ``status``, ``rows``).
+
+    A single aggregate query on several partitions is combined in two stages
+    (:mod:`plproxy_magic.aggregate`): the answer one database holding every partition's
+    rows would give. ``partials=True`` returns the per-partition partials instead.
+    """
+    c = session.cluster(cluster)
+    try:
+        statements = [s for s in pglast.split(sql) if s.strip()]
+    except ParseError as exc:
+        raise CallError(f"{exc.args[0]}", sqlstate="42601") from None
+    if not statements:
+        raise CallError("no SQL statement to run")
+    parts = _partitions(session, c, run_on)
+    two_stage = None
+    if len(statements) == 1 and len(parts) > 1:
+        from plproxy_magic.aggregate import plan_two_stage
+
+        two_stage = plan_two_stage(statements[0], _aggregate_names(session, c))
+        if two_stage is not None:
+            statements = [two_stage.partial_sql]
+    elif partials:
+        raise CallError("--partials needs one aggregate query run on several partitions")
+    with_params = [(s, params) for s in statements]
+    tasks = [Task(p, c.partitions[p], with_params) for p in parts]
+    results = session.executor.run(
+        c.name,
+        tasks,
+        lifetime=c.options.connection_lifetime,
+        timeout=c.options.query_timeout,
+    )
+    if two_stage is not None:
+        frames = to_frame(results, None, scalar=False, setof=True, partition_column="partition")
+        return frames if partials else two_stage.finish(frames.drop(columns="partition"))
+    if partials:
+        raise CallError("--partials: the query has no aggregates to combine")
+    if results and all(r.columns is not None for r in results):
+        return to_frame(results, None, scalar=False, setof=True,
+                        partition_column=session.partition_column)  # fmt: skip
+    return pd.DataFrame(
+        {
+            "partition": pd.array([r.partition for r in results], dtype="Int32"),
+            "database": pd.array([r.dbname for r in results], dtype="string"),
+            "status": pd.array([r.status for r in results], dtype="string"),
+            "rows": pd.array([max(r.rowcount, 0) for r in results], dtype="Int64"),
+        }
+    )
+
+
+def _aggregate_names(session: Session, c: Cluster) -> frozenset[str]:
+    """Every aggregate function name on ``c``'s partition 0 (cached per cluster)."""
+    hit = session._aggregates.get(c.name)
+    if hit is None:
+        sql = "SELECT DISTINCT lower(proname) FROM pg_catalog.pg_proc WHERE prokind = 'a'"
+        with session.pool.connection(c.name, c.partitions[0]) as pc:
+            try:
+                hit = frozenset(str(r[0]) for r in pc.conn.execute(sql).fetchall())
+            except psycopg.Error as exc:
+                raise remote_error(exc, pc.dbname, 0) from None
+        session._aggregates[c.name] = hit
+    return hit
+
+
+def _partitions(session: Session, c: Cluster, run_on: str | int) -> list[int]:
+    canonical = c.canonical
+    n = len(c.partitions)
+    if isinstance(run_on, int) or str(run_on).isdigit():
+        nr = int(run_on)
+        if not 0 <= nr < n:
+            raise RoutingError("part number out of range")
+        return [canonical[nr]]
+    if str(run_on).lower() == "all":
+        return list(dict.fromkeys(canonical))
+    if str(run_on).lower() == "any":
+        return [canonical[session._rng.randrange(n)]]
+    raise CallError(f"--run-on takes all, any or a partition number, not {run_on!r}")
