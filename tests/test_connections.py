@@ -80,3 +80,27 @@ def test_stats_shows_sizes_rows_and_bars(shards: Sandbox) -> None:
         text = repr(st)
         assert "#" * 40 in text and "shards_p3" in text
         assert "width:100.0%" in st._repr_html_() and "width:25.0%" in st._repr_html_()
+
+
+def test_query_timeout_fires_while_the_remote_side_is_silent(shards: Sandbox) -> None:
+    import pytest
+
+    from plproxy_magic.errors import QueryTimeoutError
+
+    with Session() as s:
+        s.add_cluster("slow", shards.partitions, query_timeout=1)
+        s.execute("CREATE FUNCTION cn_sleep(t float8) RETURNS SETOF int AS $$ CLUSTER 'slow'; "
+                  "RUN ON ALL; SELECT 1 FROM pg_sleep(t); $$ LANGUAGE plproxy")  # fmt: skip
+        t0 = time.monotonic()
+        with pytest.raises(QueryTimeoutError) as e:
+            s.sql("SELECT * FROM cn_sleep(20)")
+        assert time.monotonic() - t0 < 2.5  # PL/Proxy would wait the full 20 s
+        assert str(e.value) == "PL/Proxy function public.cn_sleep(1): query timeout"
+        # the remote queries were cancelled and the connections are usable at once
+        assert s.sql("SELECT * FROM cn_sleep(0)")["cn_sleep"].tolist() == [1, 1, 1, 1]
+        with psycopg.connect(shards.partitions[0], autocommit=True) as admin:
+            busy = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' "
+                "AND state = 'active' AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert busy == (0,)
