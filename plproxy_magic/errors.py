@@ -70,7 +70,11 @@ class PlProxyError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         # One short line in the notebook; IPython still sends an ``error`` message.
-        return [f"{type(self).__name__}: {self}"]
+        return [f"{type(self).__name__}: {self.headline()} (SQLSTATE {self.sqlstate})"]
+
+    def headline(self) -> str:
+        """The first line of the message: what a notebook shows."""
+        return str(self).splitlines()[0]
 
 
 class CompileError(PlProxyError):
@@ -113,8 +117,8 @@ class SqlError(PlProxyError):
             text += f"\nHINT:  {self.hint}"
         return text
 
-    def _render_traceback_(self) -> list[str]:
-        return [f"{type(self).__name__}: {self.message}"]
+    def headline(self) -> str:
+        return self.message
 
 
 class CallError(PlProxyError):
@@ -193,9 +197,6 @@ class RemoteError(PlProxyError):
             text += f"\nHINT:  Remote hint: {self.hint}"
         return text
 
-    def _render_traceback_(self) -> list[str]:
-        return [f"{type(self).__name__}: {str(self).splitlines()[0]}"]
-
 
 class FanOutError(PlProxyError):
     """Several partitions failed in one call; ``errors`` holds each, in partition order.
@@ -230,5 +231,5 @@ class FanOutError(PlProxyError):
         lines += [f"  p{e.partition}: {str(e).splitlines()[0]}" for e in self.errors]
         return "\n".join(lines)
 
-    def _render_traceback_(self) -> list[str]:
-        return [f"{type(self).__name__}: " + str(self).replace("\n", " ").replace("  p", " p")]
+    def headline(self) -> str:
+        return str(self).replace("\n", " ").replace("  p", " p")

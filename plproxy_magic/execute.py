@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 
 from plproxy_magic.connections import ConnectionPool, PooledConnection
+from plproxy_magic.conninfo import dbname_of
 from plproxy_magic.errors import (
     ConnectError,
     FanOutError,
@@ -91,6 +92,8 @@ class Executor:
     def __init__(self, pool: ConnectionPool, max_workers: int = 32) -> None:
         self.pool = pool
         self.max_workers = max_workers
+        #: ``progress(parts) -> display | None``: live progress for fan-outs (notebooks)
+        self.progress: Callable[[list[tuple[int, str]]], Any] | None = None
         self._threads: cf.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -190,13 +193,43 @@ class Executor:
         timeout: float = 0,
         on_event: Event | None = None,
     ) -> list[PartResult]:
-        """Run ``tasks`` in parallel; results in task order. Raises on any failure."""
+        """Run ``tasks`` in parallel; results in task order. Raises on any failure.
+
+        ``on_event(partition, state, rows)`` is called from worker threads; when
+        :attr:`progress` (a factory set by the notebook layer) gives a display, the
+        calling thread updates it while it waits.
+        """
         if not tasks:
             return []
         if len(tasks) == 1 and timeout <= 0:
             # psycopg cancels the query itself on KeyboardInterrupt in the waiting thread.
             return [self._run_one(cluster, tasks[0], lifetime, None, on_event)]
+        display = None
+        if self.progress is not None and len(tasks) > 1:
+            display = self.progress([(t.partition, dbname_of(t.connstr)) for t in tasks])
+        if display is not None:
+            events = on_event
 
+            def on_event(p: int, state: str, rows: int) -> None:
+                display.event(p, state, rows)
+                if events is not None:
+                    events(p, state, rows)
+
+        try:
+            return self._fan_out(cluster, tasks, lifetime, timeout, on_event, display)
+        finally:
+            if display is not None:
+                display.close()
+
+    def _fan_out(
+        self,
+        cluster: str,
+        tasks: Sequence[Task],
+        lifetime: float,
+        timeout: float,
+        on_event: Event | None,
+        display: Any,
+    ) -> list[PartResult]:
         active: dict[int, PooledConnection] = {}
         pool = self._executor()
         futures = [
@@ -212,6 +245,8 @@ class Executor:
                 # Short waits keep the calling thread responsive to KeyboardInterrupt.
                 step = 0.1 if remaining is None else min(0.1, remaining)
                 _, pending = cf.wait(futures, timeout=step)
+                if display is not None:
+                    display.poll()
                 if not pending:
                     break
         except KeyboardInterrupt:

@@ -10,6 +10,8 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import re
 import shlex
 from collections.abc import Callable
@@ -134,6 +136,14 @@ class PlProxyMagic(Magics):
         None, allow_none=True, help="add a column naming each row's partition"
     ).tag(config=True)
     max_workers = Int(32, help="threads for parallel partition calls").tag(config=True)
+    progress = Unicode(
+        "auto",
+        help="live per-partition progress of fan-outs: auto (widgets in Jupyter, off under "
+        "pytest/nbval), widgets, text (appended lines) or off",
+    ).tag(config=True)
+    displaycon = Bool(
+        False, help="print the cluster and partitions a --cluster cell runs on, as jupysql"
+    ).tag(config=True)
 
     def __init__(self, shell: Any, session: Session | None = None) -> None:
         super().__init__(shell)
@@ -154,6 +164,18 @@ class PlProxyMagic(Magics):
     def _sync_config(self) -> None:
         self.session.partition_column = self.partition_column
         self.session.executor.max_workers = self.max_workers
+        mode = self.progress.lower()
+        if mode not in ("auto", "widgets", "text", "off"):
+            raise CallError(f"PlProxyMagic.progress is auto, widgets, text or off, not {mode!r}")
+        if mode == "auto":
+            # nbval and pytest run kernels with PYTEST_CURRENT_TEST set: keep outputs stable
+            mode = "off" if "PYTEST_CURRENT_TEST" in os.environ else "widgets"
+        if mode == "off":
+            self.session.executor.progress = None
+        else:
+            from plproxy_magic.widgets.progress import make_progress
+
+            self.session.executor.progress = functools.partial(make_progress, mode)
 
     def _guard(self, action: Callable[[], Any]) -> Any:
         self._sync_config()
@@ -291,6 +313,9 @@ class PlProxyMagic(Magics):
         result: pd.DataFrame | None
         sql = self._template(sql)
         if opts is not None and opts.cluster:
+            if self.displaycon:
+                n = len(self.session.cluster(opts.cluster).partitions)
+                print(f"Running on {opts.cluster} ({n} partitions, run on {opts.run_on})")
             result = self.session.run(opts.cluster, sql, run_on=opts.run_on)
         else:
             from plproxy_magic.calls import bind_variables

@@ -164,7 +164,9 @@ def test_errors_fail_the_cell_with_one_line(shell: InteractiveShell) -> None:
     assert isinstance(r.error_in_exec, CallError)
     with pytest.raises(ClusterError) as e:
         cell(shell, "%cluster show nope")
-    assert e.value._render_traceback_() == ["ClusterError: Pl/Proxy: cluster not found: nope"]
+    assert e.value._render_traceback_() == [
+        "ClusterError: Pl/Proxy: cluster not found: nope (SQLSTATE XX000)"
+    ]
     with pytest.raises(CallError, match="the following arguments are required"):
         cell(shell, "%cluster add")
     with pytest.raises(ClusterError, match="not a power of two"):
@@ -253,3 +255,27 @@ def test_partitions_from_jupysql_aliases_and_connections_ini(
         cell(shell, "%cluster add x --conn nope")
     with pytest.raises(CallError, match=r"no section \[nope\]"):
         cell(shell, f"%cluster add x --section nope --dsn-file {ini}")
+
+
+def test_config_options(shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run_line_magic("config", "PlProxyMagic.displaycon = True")
+    cell(shell, "%%plproxy --cluster mvars\nSELECT 1 AS one")
+    assert "Running on mvars (1 partitions, run on all)" in capsys.readouterr().out
+    shell.run_line_magic("config", "PlProxyMagic.displaycon = False")
+    shell.run_line_magic("config", "PlProxyMagic.feedback = 0")
+    cell(
+        shell,
+        "%%plproxy\nCREATE OR REPLACE FUNCTION echo9(t text) RETURNS text AS $$ CLUSTER 'mvars'; TARGET echo; $$ LANGUAGE plproxy",
+    )
+    assert capsys.readouterr().out == ""
+    shell.run_line_magic("config", "PlProxyMagic.feedback = 1")
+    shell.run_line_magic("config", "PlProxyMagic.progress = 'sometimes'")
+    with pytest.raises(CallError, match="progress is auto, widgets, text or off"):
+        cell(shell, "%plproxy SELECT echo9('x')")
+    shell.run_line_magic("config", "PlProxyMagic.progress = 'auto'")
+    shell.run_line_magic("config", "PlProxyMagic.short_errors = False")
+    r = shell.run_cell("%plproxy SELECT * FROM nobody_defined_this()")
+    assert isinstance(r.error_in_exec, CallError)
+    with pytest.raises(RuntimeError):  # IPython then falls back to the full traceback
+        r.error_in_exec._render_traceback_()
+    shell.run_line_magic("config", "PlProxyMagic.short_errors = True")
