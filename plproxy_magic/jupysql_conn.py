@@ -18,7 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 from plproxy_magic.errors import CallError
 
-__all__ = ["DEFAULT_DSN_FILE", "dsn_from_alias", "dsn_from_section", "dsn_from_url"]
+__all__ = ["DEFAULT_DSN_FILE", "dsn_from_alias", "dsn_from_section", "dsn_from_url", "persist"]
 
 #: jupysql's default ``SqlMagic.dsn_filename``.
 DEFAULT_DSN_FILE = Path("~/.jupysql/connections.ini")
@@ -75,3 +75,27 @@ def dsn_from_section(section: str, path: str | Path | None = None) -> str:
     if "port" in args:
         args["port"] = int(args["port"])
     return dsn_from_url(URL.create(**args))
+
+
+def persist(df: Any, table: str, alias: str | None = None) -> None:
+    """Store ``df`` as ``table`` in jupysql's current connection (or ``alias``).
+
+    Then ``%sql SELECT ... FROM table`` and ``%sqlplot`` work on a proxy result. The table
+    must not exist yet (jupysql's ``--persist`` behaves the same).
+    """
+    from sql.connection import ConnectionManager
+
+    conn = ConnectionManager.connections.get(alias) if alias else ConnectionManager.current
+    if conn is None:
+        raise CallError(
+            f"no jupysql connection {alias!r}" if alias else
+            "no current jupysql connection: connect with %sql first, or pass --conn ALIAS"
+        )  # fmt: skip
+    sa_conn = getattr(conn, "connection_sqlalchemy", None)
+    if sa_conn is None:
+        raise CallError("--persist needs a SQLAlchemy connection in jupysql")
+    try:
+        df.to_sql(table, sa_conn, if_exists="fail", index=False)
+        sa_conn.commit()
+    except ValueError as exc:
+        raise CallError(f"--persist: {exc}", sqlstate="42P07") from None

@@ -89,6 +89,9 @@ def _plproxy_parser() -> _Parser:
     p = _Parser(prog="%%plproxy", add_help=False)
     p.add_argument("--cluster", help="run the cell's SQL on this cluster's partitions")
     p.add_argument("--run-on", default="all", help="all, any or a partition number")
+    p.add_argument("--partials", action="store_true", help="per-partition partial aggregates")
+    p.add_argument("--persist", metavar="TABLE", help="store the result in a jupysql database")
+    p.add_argument("--conn", metavar="ALIAS", help="the jupysql connection for --persist")
     return p
 
 
@@ -282,7 +285,8 @@ class PlProxyMagic(Magics):
         %plproxy SELECT * FROM f(...)
         %plproxy explain SELECT * FROM f(...)      where it would go, without running it
         %plproxy deploy --to PROXY_DSN [--dry-run] [FUNC ...]   install on a real proxy db
-        %%plproxy --cluster NAME [--run-on all|any|N]   SQL run on the partitions
+        %%plproxy --cluster NAME [--run-on all|any|N] [--partials]   SQL on the partitions
+        %%plproxy ... --persist TABLE [--conn ALIAS]   also store the result for %sql
         """
         return self._guard(lambda: self._plproxy(line, cell))
 
@@ -316,7 +320,7 @@ class PlProxyMagic(Magics):
             if self.displaycon:
                 n = len(self.session.cluster(opts.cluster).partitions)
                 print(f"Running on {opts.cluster} ({n} partitions, run on {opts.run_on})")
-            result = self.session.run(opts.cluster, sql, run_on=opts.run_on)
+            result = self.session.run(opts.cluster, sql, run_on=opts.run_on, partials=opts.partials)
         else:
             from plproxy_magic.calls import bind_variables
 
@@ -325,6 +329,14 @@ class PlProxyMagic(Magics):
             defined = self.session.last_defined
             if self.feedback and result is None and defined:
                 print("Defined: " + ", ".join(fn.label for fn in defined))
+        if opts is not None and opts.persist:
+            if result is None:
+                raise CallError("--persist: the cell returned no rows to store")
+            from plproxy_magic import jupysql_conn
+
+            jupysql_conn.persist(result, opts.persist, opts.conn)
+            if self.feedback:
+                print(f"Persisted {len(result)} rows as {opts.persist}")
         if target is not None:
             self._ns[target] = result
             return None

@@ -279,3 +279,23 @@ def test_config_options(shell: InteractiveShell, capsys: pytest.CaptureFixture[s
     with pytest.raises(RuntimeError):  # IPython then falls back to the full traceback
         r.error_in_exec._render_traceback_()
     shell.run_line_magic("config", "PlProxyMagic.short_errors = True")
+
+
+def test_persist_a_proxy_result_for_jupysql(shell: InteractiveShell) -> None:
+    session = shell.user_ns["_session"]
+    dsn = session.clusters["mvars"].partitions[0]
+    params = dict(p.split("=", 1) for p in dsn.split())
+    shell.run_line_magic("load_ext", "sql")
+    url = f"postgresql+psycopg://{params['user']}@/{params['dbname']}?host={params['host']}"
+    assert shell.run_cell(f"%sql {url} --alias store").error_in_exec is None
+    cell(
+        shell,
+        "%%plproxy --cluster mvars --persist persisted_counts --conn store\nSELECT 7 AS n, 'x' AS label",
+    )
+    back = cell(shell, "%sql SELECT n, label FROM persisted_counts")
+    assert list(back.dicts()) == [{"n": 7, "label": "x"}]
+    with pytest.raises(CallError, match="--persist"):
+        cell(
+            shell,
+            "%%plproxy --cluster mvars --persist persisted_counts --conn store\nSELECT 8 AS n",
+        )
