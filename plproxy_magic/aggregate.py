@@ -59,8 +59,11 @@ def _is_aggregate(node: Any, known: frozenset[str] = AGGREGATES) -> bool:
         return False
     name = node.funcname[-1].sval.lower()
     if node.agg_within_group or (name in known and name not in AGGREGATES):
-        raise _refuse(f"{name}() has no two-stage form here; run it with --run-on N per "
-                      "partition or combine --partials yourself")  # fmt: skip
+        raise _refuse(
+            f"{name}() has no two-stage form; per partition, GROUP BY current_database(); "
+            "over all rows, bring them with a RUN ON ALL proxy function and aggregate in "
+            "outer SQL (SELECT ... FROM f(...))"
+        )
     return name in AGGREGATES and (len(node.funcname) == 1 or node.funcname[0].sval == "pg_catalog")
 
 

@@ -291,11 +291,12 @@ def run_select(session: Session, stmt: Any, params: Sequence[Any]) -> pd.DataFra
     from plproxy_magic.errors import CallError
 
     sites = select_list_calls(stmt, session._is_proxy)
-    if any(
-        isinstance(s, ast.SortBy) and isinstance(s.node, ast.A_Const) for s in stmt.sortClause or ()
+    post_sort = _output_sort(stmt)
+    if post_sort is None and any(
+        isinstance(item.node, ast.A_Const) for item in stmt.sortClause or ()
     ):
-        raise CallError("ORDER BY a position is not supported around per-row proxy calls; "
-                        "order by the expression", sqlstate="0A000")  # fmt: skip
+        raise CallError("ORDER BY a position needs every sort key to be an output column "
+                        "or position here", sqlstate="0A000")  # fmt: skip
     if stmt.groupClause or stmt.havingClause or stmt.distinctClause:
         raise CallError("per-row proxy calls cannot be grouped here: aggregate in an outer "
                         "query over SELECT * FROM f(...)", sqlstate="0A000")  # fmt: skip
@@ -313,6 +314,11 @@ def run_select(session: Session, stmt: Any, params: Sequence[Any]) -> pd.DataFra
         else:
             select.append(ast.ResTarget(name=f"__o{pos}", val=copy.deepcopy(target.val)))
     inputs.targetList = tuple(select)
+    if post_sort is not None:
+        # sorted (and limited) after the calls: the keys are output columns
+        inputs.sortClause = None
+        inputs.limitCount = None
+        inputs.limitOffset = None
 
     def no_call(*_: Any) -> pd.DataFrame:  # the input rows contain no proxy call
         raise AssertionError
@@ -335,9 +341,67 @@ def run_select(session: Session, stmt: Any, params: Sequence[Any]) -> pd.DataFra
             raise CallError(f"{name}() returns sets: call it in FROM (SELECT * FROM {name}(...))",
                             sqlstate="0A000")  # fmt: skip
         result = result.reset_index(drop=True)
-        if star:
+        if star or len(result.columns) > 1:
+            # (f(x)).*, and f(x) of a function with several OUT columns: its columns
             for col in result.columns:
                 columns[str(col)] = result[col]
         else:
             columns[target.name or str(result.columns[0])] = result[result.columns[0]]
-    return pd.DataFrame(columns)
+    out = pd.DataFrame(columns)
+    if post_sort is not None:
+        out = _sort_output(out, post_sort, stmt)
+    return out
+
+
+def _output_sort(stmt: Any) -> list[tuple[Any, bool, bool]] | None:
+    """ORDER BY keys that name output columns (or positions): (key, desc, nulls_first).
+
+    None when some key is an expression over the input rows (sorted before the calls).
+    """
+    from pglast import ast
+
+    items = stmt.sortClause or ()
+    if not items:
+        return None
+    keys = []
+    for item in items:
+        node = item.node
+        if isinstance(node, ast.A_Const) and isinstance(node.val, ast.Integer):
+            key: Any = int(node.val.ival)
+        elif (
+            isinstance(node, ast.ColumnRef)
+            and len(node.fields) == 1
+            and isinstance(node.fields[0], ast.String)
+        ):
+            key = node.fields[0].sval
+        else:
+            return None
+        desc = item.sortby_dir.name == "SORTBY_DESC"
+        nulls = item.sortby_nulls.name
+        first = nulls == "SORTBY_NULLS_FIRST" or (nulls == "SORTBY_NULLS_DEFAULT" and desc)
+        keys.append((key, desc, first))
+    return keys
+
+
+def _sort_output(df: pd.DataFrame, keys: list[tuple[Any, bool, bool]], stmt: Any) -> pd.DataFrame:
+    """Sort like PostgreSQL (stable, NULL placement per key), then OFFSET/LIMIT."""
+    from pglast import ast
+
+    from plproxy_magic.errors import CallError
+
+    for key, desc, nulls_first in reversed(keys):
+        if isinstance(key, int):
+            if not 1 <= key <= len(df.columns):
+                raise CallError(f"ORDER BY position {key} is not in select list", sqlstate="42P10")
+            key = df.columns[key - 1]
+        if key not in df.columns:
+            raise CallError(f'column "{key}" does not exist', sqlstate="42703")
+        df = df.sort_values(key, ascending=not desc, kind="stable",
+                            na_position="first" if nulls_first else "last")  # fmt: skip
+    offset = stmt.limitOffset
+    limit = stmt.limitCount
+    start = int(offset.val.ival) if isinstance(offset, ast.A_Const) and not offset.isnull else 0
+    df = df.iloc[start:]
+    if isinstance(limit, ast.A_Const) and not limit.isnull:
+        df = df.iloc[: int(limit.val.ival)]
+    return df.reset_index(drop=True)

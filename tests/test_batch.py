@@ -128,3 +128,17 @@ def test_select_list_calls_over_other_rows_are_batched(s: Session) -> None:
     assert alias["mail"].tolist() == [f"u{k}@shards_p{hashing.hashint4(k) & 3}" for k in (3, 4)]
     with pytest.raises(CallError, match="returns sets"):
         s.sql("SELECT bt_set(k) FROM generate_series(1, 3) AS g(k)")
+
+
+def test_select_list_composite_results_and_output_ordering(s: Session) -> None:
+    df = s.sql("SELECT bt_pair(k, 'q') FROM generate_series(1, 3) AS g(k)")
+    assert list(df.columns) == ["n", "s"] and df["n"].tolist() == [2, 4, 6]
+    ordered = s.sql(
+        "SELECT (bt_pair(k, 'q')).* FROM generate_series(1, 5) AS g(k) ORDER BY n DESC LIMIT 2"
+    )
+    assert ordered["n"].tolist() == [10, 8]
+    by_pos = s.sql(
+        "SELECT k, bt_email(k) FROM generate_series(1, 4) AS g(k) ORDER BY 2, 1 OFFSET 1"
+    )
+    expected = sorted((f"u{k}@shards_p{hashing.hashint4(k) & 3}", k) for k in range(1, 5))[1:]
+    assert list(zip(by_pos["bt_email"], by_pos["k"], strict=True)) == expected
