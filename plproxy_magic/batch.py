@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from plproxy_magic.arguments import bind_arguments, normalize_column
+from plproxy_magic.catalog import result_types
 from plproxy_magic.errors import PlProxyError, RowCountError
 from plproxy_magic.execute import PartResult, Task
 from plproxy_magic.function import ProxyFunction
@@ -183,11 +184,12 @@ def _call_many(
             for p in parts:
                 by_part.setdefault(p, []).append(k)
         sql = unnest_query(typed, coldefs)
+        loaders = result_types(typed) if typed is not fn else ()
         tasks = []
         for p, ks in by_part.items():
             if sql is not None:
                 arrays = [[col[k] for k in ks] for col in sub]
-                tasks.append(Task(p, cluster.partitions[p], [(sql, arrays)]))
+                tasks.append(Task(p, cluster.partitions[p], [(sql, arrays)], types=loaders))
             else:
                 rq = (
                     remote_query(typed)
@@ -195,7 +197,7 @@ def _call_many(
                     else default_query(typed, coldefs)
                 )
                 stmts = [(rq.sql, rq.params([col[k] for col in sub])) for k in ks]
-                tasks.append(Task(p, cluster.partitions[p], stmts, pipeline=True))
+                tasks.append(Task(p, cluster.partitions[p], stmts, pipeline=True, types=loaders))
         results: list[PartResult] = session.executor.run(
             cluster.name, tasks, lifetime=cluster.options.connection_lifetime,
             timeout=cluster.options.query_timeout,

@@ -18,7 +18,7 @@ from plproxy_magic.errors import CallError, CompileError
 from plproxy_magic.function import Param, ProxyFunction
 from plproxy_magic.pgtypes import TypeRef, quote_ident
 
-__all__ = ["Lookup", "resolve_function"]
+__all__ = ["Lookup", "resolve_function", "result_types"]
 
 #: ``lookup(sql, params) -> rows``: run a catalog query on a partition ($n placeholders).
 Lookup = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
@@ -76,3 +76,15 @@ def resolve_function(fn: ProxyFunction, lookup: Lookup) -> ProxyFunction:
         elif typtype == "p":
             raise CompileError(f"unsupported pseudo type: {rettype.name}")
     return dataclasses.replace(fn, params=params, rettype=rettype, rowtype=rowtype)
+
+
+def result_types(fn: ProxyFunction) -> tuple[str, ...]:
+    """Qualified names of the user types among ``fn``'s result columns (for loaders)."""
+    composite = fn.kind == "composite"
+    types = [p.type for p in fn.result_columns] if composite else [fn.result_type]
+    names = {
+        f"{quote_ident(t.schema)}.{quote_ident(t.name)}"
+        for t in types
+        if not t.is_builtin and t.schema is not None
+    }
+    return tuple(sorted(names))

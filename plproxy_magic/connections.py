@@ -33,6 +33,41 @@ class PooledConnection:
     key: tuple[str, str]
     opened: float = field(default_factory=time.monotonic)
     last_used: float = field(default_factory=time.monotonic)
+    #: user types whose loaders are registered on this connection (OIDs are per database)
+    registered: set[str] = field(default_factory=set)
+
+    def register_types(self, names: tuple[str, ...]) -> None:
+        """Teach this connection the partition's own types, once each.
+
+        Arrays of enums or domains then load as lists, user ranges as ``Range``, composite
+        values as named tuples, exactly like the built-in types.
+        """
+        from psycopg.types import TypeInfo
+        from psycopg.types.composite import CompositeInfo, register_composite
+        from psycopg.types.range import RangeInfo, register_range
+
+        for name in names:
+            if name in self.registered:
+                continue
+            self.registered.add(name)
+            kind = self.conn.execute(
+                "SELECT typtype FROM pg_catalog.pg_type WHERE oid = pg_catalog.to_regtype(%s)",
+                [name],
+            ).fetchone()
+            if kind is None:
+                continue
+            if kind[0] == "r":
+                rinfo = RangeInfo.fetch(self.conn, name)
+                if rinfo is not None:
+                    register_range(rinfo, self.conn)
+            elif kind[0] == "c":
+                cinfo = CompositeInfo.fetch(self.conn, name)
+                if cinfo is not None:
+                    register_composite(cinfo, self.conn)
+            else:
+                info = TypeInfo.fetch(self.conn, name)
+                if info is not None:
+                    info.register(self.conn)
 
     @property
     def dbname(self) -> str:

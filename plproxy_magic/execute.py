@@ -46,6 +46,8 @@ class Task:
     statements: Sequence[tuple[str, Sequence[Any] | None]]
     #: send every statement in one pipeline (one round trip) and keep each one's rows
     pipeline: bool = False
+    #: user types (``schema.name``) whose values must load as lists / ranges / rows
+    types: tuple[str, ...] = ()
 
 
 @dataclass
@@ -132,6 +134,8 @@ class Executor:
         try:
             if on_event:
                 on_event(task.partition, "running", 0)
+            if task.types:
+                pc.register_types(task.types)
             # RawCursor: PostgreSQL's own $n placeholders, as PL/Proxy sends them.
             if task.pipeline:
                 self._run_pipeline(pc.conn, task, result)

@@ -28,7 +28,7 @@ from pglast import ast
 from plproxy_magic import calls as _calls
 from plproxy_magic import interop, sqlmed
 from plproxy_magic.arguments import bind_arguments, fit, signature
-from plproxy_magic.catalog import resolve_function
+from plproxy_magic.catalog import resolve_function, result_types
 from plproxy_magic.cluster import Cluster
 from plproxy_magic.connections import ConnectionPool
 from plproxy_magic.errors import CallError, ClusterError, PlProxyError, RoutingError, SqlError
@@ -711,10 +711,13 @@ class Session:
             )
         r = self._route_on(fn, cluster, values)
         prepared = _Prepared(typed, columns, cluster, [], remote.sql)
+        user_types = result_types(typed) if typed is not fn else ()
         for p in r.partitions:
             vals = r.split[p] if r.split is not None else values
             prepared.tasks.append(
-                Task(p, cluster.partitions[p], [(remote.sql, remote.params(vals))])
+                Task(
+                    p, cluster.partitions[p], [(remote.sql, remote.params(vals))], types=user_types
+                )
             )
         return prepared
 

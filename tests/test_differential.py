@@ -1292,9 +1292,6 @@ CASES += [
          "SELECT * FROM df_moods_p('{ok}')", "SELECT * FROM df_moods_p('{}')"],
         nodes="CREATE FUNCTION df_echo_u(m df_mood[]) RETURNS df_mood[] "
         "AS $$ SELECT m $$ LANGUAGE sql;",
-        xfail="an array of an enum (df_mood[]) comes back as its text '{sad,happy,NULL}' / "
-        "'{ok}' / '{}' in plproxy_magic, not as a list ['sad', 'happy', None] like int4[] "
-        "and text[] results (and like psycopg with the type registered)",
     ),
     Case(
         "composite_type_in_other_schema",
@@ -1355,9 +1352,6 @@ CASES += [
            "CLUSTER 'df_cluster'; RUN ON 1; SELECT x;"),
         ["SELECT * FROM df_f8rng('[0.5,1.5)')", "SELECT * FROM df_f8rng('(,)')",
          "SELECT * FROM df_f8rng(NULL)"],
-        xfail="a user-defined range type (df_f8range, subtype float8) comes back as its text "
-        "'[0.5,1.5)' / '(,)' in plproxy_magic, not as a Range(0.5, 1.5, '[)') like the "
-        "built-in int8range/numrange/tstzrange/daterange results",
     ),
     Case(
         "json_keeps_its_text",
