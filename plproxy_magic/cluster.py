@@ -58,6 +58,12 @@ class ClusterOptions:
     keepalive_interval: int = 0
     keepalive_count: int = 0
     default_user: str = "current_user"
+    # read replicas (OpenProxy/pgcat names; not PL/Proxy options, stripped by deploy)
+    read_write_splitting: bool = False
+    load_balancing_mode: str = "random"
+    primary_reads_enabled: bool = True
+    ban_time: int = 60
+    max_replica_lag: int = 0
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, object]) -> ClusterOptions:
@@ -74,8 +80,14 @@ class ClusterOptions:
                         f"default_user: Expect 'current_user' or 'session_user', got '{value}'"
                     )
                 values[k] = value
-            elif k == "modular_mapping":
+            elif k in ("modular_mapping", "read_write_splitting", "primary_reads_enabled"):
                 values[k] = parse_bool(k, value)
+            elif k == "load_balancing_mode":
+                if str(value).lower() not in ("random", "loc"):
+                    raise ClusterError(
+                        f"load_balancing_mode: expect 'random' or 'loc', got '{value}'"
+                    )
+                values[k] = str(value).lower()
             else:
                 values[k] = _parse_int(k, value)
         return cls(**values)  # type: ignore[arg-type]

@@ -33,6 +33,7 @@ from plproxy_magic.errors import (
     QueryTimeoutError,
     RemoteError,
 )
+from plproxy_magic.replicas import ReplicaBook
 
 __all__ = ["Executor", "PartResult", "Task"]
 
@@ -48,6 +49,9 @@ class Task:
     pipeline: bool = False
     #: user types (``schema.name``) whose values must load as lists / ranges / rows
     types: tuple[str, ...] = ()
+    #: other servers for the same read (replicas, then the primary), tried in order when
+    #: ``connstr`` fails before returning anything
+    fallbacks: tuple[str, ...] = ()
 
 
 @dataclass
@@ -88,6 +92,14 @@ def remote_error(exc: psycopg.Error, dbname: str, partition: int) -> PlProxyErro
     return PlProxyError(f"[{dbname}] {text}", partition=partition)
 
 
+class _Unreachable(Exception):
+    """A server failed at the connection level during a read that may go elsewhere."""
+
+    def __init__(self, error: PlProxyError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class Executor:
     """Runs tasks for a session: its connection pool and a bounded thread pool."""
 
@@ -96,6 +108,9 @@ class Executor:
         self.max_workers = max_workers
         #: ``progress(parts) -> display | None``: live progress for fan-outs (notebooks)
         self.progress: Callable[[list[tuple[int, str]]], Any] | None = None
+        #: load and health of replicas, for reads with fallbacks
+        self.replicas = ReplicaBook()
+        self.ban_time = 60.0
         self._threads: cf.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -122,9 +137,39 @@ class Executor:
         active: dict[int, PooledConnection] | None,
         on_event: Event | None,
     ) -> PartResult:
+        candidates = (task.connstr, *task.fallbacks)
+        for i, connstr in enumerate(candidates):
+            last = i == len(candidates) - 1
+            book = self.replicas if task.fallbacks else None
+            try:
+                if book is not None:
+                    book.begin(connstr)
+                try:
+                    return self._run_on(cluster, task, connstr, lifetime, active, on_event)
+                finally:
+                    if book is not None:
+                        book.end(connstr)
+            except (ConnectError, _Unreachable) as exc:
+                if last or book is None:
+                    if isinstance(exc, _Unreachable):
+                        raise exc.error from None
+                    raise
+                # a read that failed on a replica before any row: ban it, try the next
+                book.ban(connstr, self.ban_time, str(exc))
+        raise AssertionError("unreachable")
+
+    def _run_on(
+        self,
+        cluster: str,
+        task: Task,
+        connstr: str,
+        lifetime: float,
+        active: dict[int, PooledConnection] | None,
+        on_event: Event | None,
+    ) -> PartResult:
         result = PartResult(task.partition)
         try:
-            pc = self.pool.checkout(cluster, task.connstr, lifetime)
+            pc = self.pool.checkout(cluster, connstr, lifetime)
         except PlProxyError as exc:
             exc.partition = task.partition
             raise
@@ -147,7 +192,10 @@ class Executor:
         except psycopg.Error as exc:
             if on_event:
                 on_event(task.partition, "failed", 0)
-            raise remote_error(exc, result.dbname, task.partition) from None
+            error = remote_error(exc, result.dbname, task.partition)
+            if task.fallbacks and (pc.conn.broken or isinstance(exc, psycopg.OperationalError)):
+                raise _Unreachable(error) from None
+            raise error from None
         finally:
             if active is not None:
                 active.pop(task.partition, None)

@@ -27,6 +27,7 @@ class ExplainStep:
     cluster: str | None
     sql: str
     targets: tuple[tuple[int, str, str, tuple[Any, ...]], ...]
+    decision: str = "primary"
 
     @classmethod
     def of(cls, label: str, prepared: Any) -> ExplainStep:
@@ -39,7 +40,7 @@ class ExplainStep:
         name = None if cluster is None else cluster.name
         if name is not None and name.startswith("connect:"):
             name = "(CONNECT)"
-        return cls(label, name, prepared.sql, targets)
+        return cls(label, name, prepared.sql, targets, getattr(prepared, "decision", "primary"))
 
     def summary(self) -> str:
         """``public.get_user(1) -> cluster userdb: partition 2 [userdb_p2]``"""
@@ -48,7 +49,8 @@ class ExplainStep:
         if not self.targets:
             return f"{self.function} -> cluster {self.cluster}: no partition (nothing tagged)"
         where = ", ".join(f"partition {p} [{db}]" for p, db, _, _ in self.targets)
-        return f"{self.function} -> cluster {self.cluster}: {where}"
+        read = f"; {self.decision}" if self.decision != "primary" else ""
+        return f"{self.function} -> cluster {self.cluster}: {where}{read}"
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from plproxy_magic.language.ast import (
 )
 from plproxy_magic.pgtypes import TypeRef, typeref_from_ast
 from plproxy_magic.query import RemoteQuery, default_query, local_query, remote_query
+from plproxy_magic.readonly import classify
 from plproxy_magic.result import frame, to_frame
 from plproxy_magic.routing import Route, route
 from plproxy_magic.sqlmed import ServerDef
@@ -73,6 +74,7 @@ class _Prepared:
     cluster: Cluster | None
     tasks: list[Task]
     sql: str
+    decision: str = "primary"
 
 
 @dataclass
@@ -169,6 +171,9 @@ class Session:
         self._functions: dict[str, list[ProxyFunction]] = {}
         self._plans: dict[int, _Plan] = {}
         self._aggregates: dict[str, frozenset[str]] = {}
+        self._volatile: dict[str, frozenset[str]] = {}
+        self._volatility: dict[tuple[int, str], str | None] = {}
+        self._read_overrides: dict[str, bool] = {}
         self._catalog_cache: dict[tuple[int, str], tuple[ProxyFunction, ProxyFunction]] = {}
         self.routing_functions: dict[str, Callable[..., Any]] = {}
         self.sql_fallback: SqlFallback | None = None
@@ -712,14 +717,108 @@ class Session:
         r = self._route_on(fn, cluster, values)
         prepared = _Prepared(typed, columns, cluster, [], remote.sql)
         user_types = result_types(typed) if typed is not fn else ()
+        verdict = self._read_verdict(typed, cluster, remote.sql)
+        prepared.decision = verdict
+        opts = cluster.options
         for p in r.partitions:
             vals = r.split[p] if r.split is not None else values
+            connstr = cluster.partitions[p]
+            fallbacks: tuple[str, ...] = ()
+            if verdict.startswith("replica"):
+                order = self.executor.replicas.choose(
+                    connstr,
+                    cluster.replicas.get(p, ()),
+                    mode=opts.load_balancing_mode,
+                    primary_reads=opts.primary_reads_enabled,
+                    max_lag=opts.max_replica_lag,
+                    lag_of=self._replica_lag,
+                    rng=self._rng,
+                )
+                connstr, fallbacks = order[0], tuple(order[1:])
             prepared.tasks.append(
                 Task(
-                    p, cluster.partitions[p], [(remote.sql, remote.params(vals))], types=user_types
+                    p,
+                    connstr,
+                    [(remote.sql, remote.params(vals))],
+                    types=user_types,
+                    fallbacks=fallbacks,
                 )
             )
         return prepared
+
+    # -- read replicas ----------------------------------------------------------------------
+
+    def read_only(self, name: str, value: bool | None) -> None:
+        """Override the read/write decision for proxy function ``name`` (None: automatic).
+
+        ``True`` lets its calls go to replicas, ``False`` keeps them on the primary.
+        """
+        with self._lock:
+            if value is None:
+                self._read_overrides.pop(name.lower(), None)
+            else:
+                self._read_overrides[name.lower()] = value
+
+    def _read_verdict(self, fn: ProxyFunction, cluster: Cluster, sql: str) -> str:
+        """``replica (...)`` when the call may go to a replica, else ``primary (why)``."""
+        if not cluster.options.read_write_splitting or not cluster.replicas:
+            return "primary"
+        override = self._read_overrides.get(fn.name.lower())
+        if override is not None:
+            return "replica (declared read-only)" if override else "primary (declared)"
+        if fn.body.select is not None:
+            verdict = classify(sql, self._volatile_names(cluster).__contains__)
+            return "replica (read-only SELECT)" if verdict else f"primary ({verdict.reason})"
+        volatility = self._remote_volatility(fn, cluster)
+        if volatility in ("s", "i"):
+            kind = "STABLE" if volatility == "s" else "IMMUTABLE"
+            return f"replica (remote function is {kind})"
+        return "primary (remote function is VOLATILE or unknown)"
+
+    def _catalog_query(self, cluster: Cluster, sql: str, params: Sequence[Any]) -> list[Any]:
+        with self.pool.connection(cluster.name, cluster.partitions[0]) as pc:
+            try:
+                with psycopg.RawCursor(pc.conn) as cur:
+                    return cur.execute(sql, params).fetchall()
+            except psycopg.Error as exc:
+                raise remote_error(exc, pc.dbname, 0) from None
+
+    def _volatile_names(self, cluster: Cluster) -> frozenset[str]:
+        hit = self._volatile.get(cluster.name)
+        if hit is None:
+            rows = self._catalog_query(
+                cluster,
+                "SELECT lower(proname) FROM pg_catalog.pg_proc GROUP BY 1 "
+                "HAVING bool_or(provolatile = 'v')",
+                (),
+            )
+            hit = frozenset(str(r[0]) for r in rows)
+            self._volatile[cluster.name] = hit
+        return hit
+
+    def _remote_volatility(self, fn: ProxyFunction, cluster: Cluster) -> str | None:
+        key = (id(fn), cluster.name)
+        if key not in self._volatility:
+            target = fn.body.target or fn.qualified_name
+            signature = f"{target}({','.join(p.type.cast for p in fn.args)})"
+            rows = self._catalog_query(
+                cluster,
+                "SELECT provolatile FROM pg_catalog.pg_proc "
+                "WHERE oid = pg_catalog.to_regprocedure($1)",
+                [signature],
+            )
+            self._volatility[key] = str(rows[0][0]) if rows else None
+        return self._volatility[key]
+
+    def _replica_lag(self, connstr: str) -> float | None:
+        """Seconds a replica is behind (0 when it replayed all it received)."""
+        sql = (
+            "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+            "ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
+        )
+        with self.pool.connection("(replica lag)", connstr) as pc:
+            row = pc.conn.execute(sql).fetchone()
+        return None if row is None or row[0] is None else float(str(row[0]))
 
     def _invoke(self, fn: ProxyFunction, call: _calls.Call) -> pd.DataFrame:
         prep = self._prepare(fn, call)
