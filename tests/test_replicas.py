@@ -1,0 +1,154 @@
+"""Read replicas with real streaming replication between embedded servers."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from plproxy_magic.sandbox import Sandbox, sandbox
+from plproxy_magic.session import Session
+
+NODES = """
+CREATE TABLE kv (k int PRIMARY KEY, v text);
+CREATE SEQUENCE kv_seq;
+CREATE FUNCTION where_read() RETURNS text AS $$ SELECT current_setting('data_directory') $$ LANGUAGE sql STABLE;
+CREATE FUNCTION put(i int, t text) RETURNS text AS $$ INSERT INTO kv VALUES (i, t) ON CONFLICT (k) DO UPDATE SET v = t; SELECT current_setting('data_directory') $$ LANGUAGE sql;
+"""
+PROXIES = """
+CREATE FUNCTION where_read() RETURNS text AS $$ CLUSTER 'rep'; RUN ON 0; $$ LANGUAGE plproxy;
+CREATE FUNCTION put(i int, t text) RETURNS text AS $$ CLUSTER 'rep'; RUN ON 0; $$ LANGUAGE plproxy;
+CREATE FUNCTION sel_read(i int) RETURNS text AS $$ CLUSTER 'rep'; RUN ON 0;
+    SELECT current_setting('data_directory') || ':' || coalesce((SELECT v FROM kv WHERE k = i), '-'); $$ LANGUAGE plproxy;
+CREATE FUNCTION sel_nextval() RETURNS text AS $$ CLUSTER 'rep'; RUN ON 0;
+    SELECT current_setting('data_directory') || ':' || nextval('kv_seq'); $$ LANGUAGE plproxy;
+CREATE FUNCTION sel_lock(i int) RETURNS SETOF text AS $$ CLUSTER 'rep'; RUN ON 0;
+    SELECT current_setting('data_directory') FROM kv WHERE k = i FOR UPDATE; $$ LANGUAGE plproxy;
+"""
+
+
+@pytest.fixture(scope="module")
+def rep() -> Iterator[tuple[Session, Sandbox]]:
+    s = Session()
+    sb = sandbox("rep", partitions=2, servers=1, replicas=2, session=s, read_write_splitting=1)
+    s.run("rep", NODES)
+    s.execute(PROXIES)
+    deadline = time.monotonic() + 15  # the replicas replay the DDL before the tests read
+    for r in sb.standbys[0]:
+        for db in ("rep_p0", "rep_p1"):
+            with psycopg.connect(r.connstr(db), autocommit=True) as conn:
+                while conn.execute("SELECT to_regproc('where_read') IS NULL").fetchone() != (
+                    False,
+                ):
+                    assert time.monotonic() < deadline, "replica did not catch up"
+                    time.sleep(0.05)
+    yield s, sb
+    s.close()
+
+
+def role(s: Session, sb: Sandbox, data_dir: str) -> str:
+    if data_dir.startswith(str(sb.servers[0].data_dir)):
+        return "primary"
+    for i, r in enumerate(sb.standbys[0]):
+        if data_dir.startswith(str(r.data_dir)):
+            return f"replica{i}"
+    raise AssertionError(data_dir)
+
+
+def reads(s: Session, sb: Sandbox, n: int) -> Counter[str]:
+    return Counter(role(s, sb, s.sql("SELECT where_read()")["where_read"][0]) for _ in range(n))
+
+
+def wait_replicated(sb: Sandbox, key: int) -> None:
+    deadline = time.monotonic() + 10
+    for r in sb.standbys[0]:
+        with psycopg.connect(r.connstr("rep_p0"), autocommit=True) as conn:
+            while conn.execute("SELECT count(*) FROM kv WHERE k = %s", [key]).fetchone() != (1,):
+                assert time.monotonic() < deadline, "replica did not catch up"
+                time.sleep(0.05)
+
+
+def test_reads_spread_randomly_over_replicas_and_primary(rep: tuple[Session, Sandbox]) -> None:
+    s, sb = rep
+    seen = reads(s, sb, 60)
+    assert set(seen) == {"primary", "replica0", "replica1"}, seen
+    s.add_cluster("rep", sb.partitions, replicas=sb.cluster.replicas,
+                  read_write_splitting=1, primary_reads_enabled=0)  # fmt: skip
+    seen = reads(s, sb, 40)
+    assert set(seen) == {"replica0", "replica1"}, seen
+
+
+def test_loc_mode_balances_by_outstanding_queries(rep: tuple[Session, Sandbox]) -> None:
+    _, sb = rep
+    with Session() as fresh:  # its own load book
+        fresh.add_cluster("rep", sb.partitions, replicas=sb.cluster.replicas, read_write_splitting=1,
+                          primary_reads_enabled=0, load_balancing_mode="loc")  # fmt: skip
+        fresh.execute(PROXIES)
+        seen = reads(fresh, sb, 20)
+    assert seen["replica0"] == seen["replica1"] == 10  # idle replicas: served in turn
+
+
+def test_writes_and_misrouting_classics_go_to_the_primary(rep: tuple[Session, Sandbox]) -> None:
+    s, sb = rep
+    for i in range(10):  # a VOLATILE remote function: always the primary
+        assert role(s, sb, s.call("put", i, f"v{i}")["put"][0]) == "primary"
+    assert role(s, sb, s.sql("SELECT sel_nextval()")["sel_nextval"][0].split(":")[0]) == "primary"
+    # ad-hoc SQL is classified too: a writable CTE runs on the primary, a plain read may not
+    cte = s.run("rep", "WITH d AS (DELETE FROM kv WHERE k = 3 RETURNING k) "
+                "SELECT current_setting('data_directory') AS dd FROM d", run_on=0)  # fmt: skip
+    assert [role(s, sb, d) for d in cte["dd"]] == ["primary"]
+    plain = {role(s, sb, d) for _ in range(10)
+             for d in s.run("rep", "SELECT current_setting('data_directory') AS dd", run_on=0)["dd"]}  # fmt: skip
+    assert plain <= {"primary", "replica0", "replica1"} and plain != {"primary"}
+    assert [role(s, sb, d) for d in s.sql("SELECT * FROM sel_lock(4)")["sel_lock"]] == ["primary"]
+    # a read-only explicit SELECT may use a replica and sees replicated data
+    wait_replicated(sb, 5)
+    got = {s.sql("SELECT sel_read(5)")["sel_read"][0].split(":")[1] for _ in range(6)}
+    assert got == {"v5"}
+    assert (
+        "primary (nextval() changes or reads session state)"
+        in s.explain("SELECT sel_nextval()").summary()
+    )
+    assert "replica (remote function is STABLE)" in s.explain("SELECT where_read()").summary()
+
+
+def test_per_function_override(rep: tuple[Session, Sandbox]) -> None:
+    s, sb = rep
+    s.add_cluster("rep", sb.partitions, replicas=sb.cluster.replicas, read_write_splitting=1,
+                  primary_reads_enabled=0)  # fmt: skip
+    s.read_only("where_read", False)
+    assert set(reads(s, sb, 10)) == {"primary"}
+    s.read_only("where_read", None)
+    assert "primary" not in reads(s, sb, 10)
+
+
+def test_lagging_replica_is_skipped(rep: tuple[Session, Sandbox]) -> None:
+    s, sb = rep
+    s.add_cluster("rep", sb.partitions, replicas=sb.cluster.replicas, read_write_splitting=1,
+                  primary_reads_enabled=0, max_replica_lag=1)  # fmt: skip
+    paused = sb.standbys[0][0]
+    with psycopg.connect(paused.connstr("rep_p0"), autocommit=True) as conn:
+        conn.execute("SELECT pg_wal_replay_pause()")
+        try:
+            s.call("put", 100, "while paused")
+            time.sleep(2.2)  # past the bound, and past the cached lag's lifetime
+            s.call("put", 101, "again")
+            time.sleep(0.2)
+            assert set(reads(s, sb, 12)) == {"replica1"}
+        finally:
+            conn.execute("SELECT pg_wal_replay_resume()")
+
+
+def test_stopped_replica_costs_no_failed_call(rep: tuple[Session, Sandbox]) -> None:
+    s, sb = rep
+    s.add_cluster("rep", sb.partitions, replicas=sb.cluster.replicas, read_write_splitting=1,
+                  primary_reads_enabled=0, ban_time=30)  # fmt: skip
+    assert set(reads(s, sb, 12)) == {"replica0", "replica1"}
+    sb.standbys[0][1].stop()
+    seen = reads(s, sb, 20)  # every call succeeds: the dead replica is banned, reads move
+    assert set(seen) == {"replica0"}, seen
+    state = s.executor.replicas.state(sb.cluster.replicas[0][1])
+    assert state.banned_until > time.monotonic() and state.last_error
