@@ -116,13 +116,31 @@ def _cluster_table(clusters: list[Cluster]) -> pd.DataFrame:
     )
 
 
-def _partition_table(c: Cluster) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "partition": pd.array(range(len(c.partitions)), dtype="Int32"),
-            "connect string": pd.array([mask(p) for p in c.partitions], dtype="string"),
-        }
+def _partition_table(session: Session, c: Cluster) -> pd.DataFrame:
+    """Every server of the cluster: role, masked connect string, state, lag, queries served."""
+    import time
+
+    rows = []
+    book = session.executor.replicas
+    for p, primary in enumerate(c.partitions):
+        for role, connstr in [("primary", primary)] + [
+            (f"replica {k}", r) for k, r in enumerate(c.replicas.get(p, ()))
+        ]:
+            st = book.state(connstr)
+            state, lag = "ok", None
+            if st.banned_until > time.monotonic():
+                state = f"banned for {st.banned_until - time.monotonic():.0f} s"
+            if role != "primary" and state == "ok":
+                try:
+                    lag = session._replica_lag(connstr)
+                except Exception:
+                    state = "unreachable"
+            rows.append((p, role, mask(connstr), state, lag, st.served))
+    df = pd.DataFrame(
+        rows, columns=["partition", "role", "connect string", "state", "lag_s", "served"]
     )
+    return df.astype({"partition": "Int32", "role": "string", "connect string": "string",
+                      "state": "string", "lag_s": "Float64", "served": "Int64"})  # fmt: skip
 
 
 @magics_class
@@ -262,7 +280,7 @@ class PlProxyMagic(Magics):
         return _cluster_table(list(self.session.clusters.values()))
 
     def _cluster_show(self, args: argparse.Namespace) -> pd.DataFrame:
-        return _partition_table(self.session.cluster(args.name))
+        return _partition_table(self.session, self.session.cluster(args.name))
 
     def _cluster_ping(self, args: argparse.Namespace) -> pd.DataFrame:
         return self.session.ping(args.name)

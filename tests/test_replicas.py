@@ -152,3 +152,19 @@ def test_stopped_replica_costs_no_failed_call(rep: tuple[Session, Sandbox]) -> N
     assert set(seen) == {"replica0"}, seen
     state = s.executor.replicas.state(sb.cluster.replicas[0][1])
     assert state.banned_until > time.monotonic() and state.last_error
+
+
+def test_cluster_show_reports_every_server(rep: tuple[Session, Sandbox]) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from plproxy_magic.magics import PlProxyMagic
+
+    s, _ = rep
+    ip = InteractiveShell.instance()
+    ip.register_magics(PlProxyMagic(ip, session=s))
+    shown = ip.run_line_magic("cluster", "show rep")
+    assert shown["role"].tolist() == ["primary", "replica 0", "replica 1"] * 2
+    states = dict(zip(shown["role"][:3], shown["state"][:3], strict=True))
+    assert states["primary"] == "ok" and states["replica 0"] == "ok"
+    assert states["replica 1"].startswith("banned for")  # stopped in the previous test
+    assert (shown["served"] >= 0).all()
