@@ -23,7 +23,7 @@ from plproxy_magic.cluster import Cluster
 from plproxy_magic.conninfo import mask
 from plproxy_magic.errors import ClusterError, ConnectError, PlProxyError
 from plproxy_magic.language.ast import ClusterName
-from plproxy_magic.sqlmed import PUBLIC, ServerDef, partition_options
+from plproxy_magic.sqlmed import PUBLIC, SERVER_OPTIONS, ServerDef, partition_options
 
 if TYPE_CHECKING:
     from plproxy_magic.session import Session
@@ -189,7 +189,7 @@ def deploy_ddl(session: Session, functions: Sequence[str] | None = None) -> list
         stmts.append(pgsql.SQL("DROP SERVER IF EXISTS {} CASCADE").format(ident))
         stmts.append(
             pgsql.SQL("CREATE SERVER {} FOREIGN DATA WRAPPER plproxy OPTIONS ({})").format(
-                ident, _options_sql(server.options)
+                ident, _options_sql(server.plproxy_options)
             )
         )
         maps = server.mappings or {PUBLIC: {}}
@@ -216,7 +216,9 @@ def _or_replace(source: str) -> str:
 def _server_of(cluster: Cluster) -> ServerDef:
     """A SQL/MED definition for a cluster registered through the Python API or sandbox."""
     options: dict[str, str | None] = {
-        k: str(int(v)) for k, v in cluster.options.changed().items() if isinstance(v, (int, bool))
+        k: str(int(v))
+        for k, v in cluster.options.changed().items()
+        if isinstance(v, (int, bool)) and k in SERVER_OPTIONS
     }
     for i, p in enumerate(cluster.partitions):
         options[f"p{i}"] = p

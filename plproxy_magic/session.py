@@ -258,7 +258,9 @@ class Session:
     def _sync_server(self, name: str) -> None:
         """(Re)derive cluster ``name`` from its server and the current user's mapping."""
         server = self.servers[name]
-        cluster = Cluster.define(name, server.connstrs(self.user), server.cluster_options)
+        cluster = Cluster.define(
+            name, server.connstrs(self.user), server.cluster_options, server.replicas(self.user)
+        )
         with self._lock:
             self.clusters[name] = cluster
         # As PL/Proxy: a changed server or mapping drops that cluster's connections.

@@ -52,6 +52,19 @@ SERVER_OPTIONS = frozenset(
 
 _PART = re.compile(r"^(?:p|partition_)([0-9]*)$")
 
+#: Options of our own (read replicas; PL/Proxy has none): accepted here, stripped by deploy.
+REPLICA_OPTIONS = frozenset(
+    {"read_write_splitting", "load_balancing_mode", "primary_reads_enabled", "ban_time",
+     "max_replica_lag"}
+)  # fmt: skip
+#: ``replica_<partition>`` / ``replica_<partition>_<k>``: a replica's connect string
+_REPLICA = re.compile(r"^replica_([0-9]+)(?:_([0-9]+))?$")
+
+
+def ours(key: str) -> bool:
+    """Whether ``key`` is one of plproxy_magic's own options (not PL/Proxy's)."""
+    return key in REPLICA_OPTIONS or _REPLICA.match(key) is not None
+
 
 def _part_number(key: str) -> int | None:
     """``p3`` / ``partition_003`` -> 3; ``p`` alone is partition 0 (PL/Proxy's strtoul)."""
@@ -85,7 +98,7 @@ def validate_server(options: dict[str, str | None]) -> None:
     for key, value in options.items():
         if value is None:
             raise ClusterError(f'Pl/Proxy: option "{key}" requires a value', sqlstate="42601")
-        if _part_number(key) is not None:
+        if _part_number(key) is not None or ours(key):
             continue
         if key not in SERVER_OPTIONS:
             raise ClusterError(f"Pl/Proxy: invalid server option: {key}")
@@ -119,7 +132,25 @@ class ServerDef:
 
     @property
     def cluster_options(self) -> dict[str, str]:
-        return {k: str(v) for k, v in self.options.items() if _part_number(k) is None}
+        return {
+            k: str(v)
+            for k, v in self.options.items()
+            if _part_number(k) is None and _REPLICA.match(k) is None
+        }
+
+    @property
+    def plproxy_options(self) -> dict[str, str | None]:
+        """The options real PL/Proxy knows (deploy writes only these)."""
+        return {k: v for k, v in self.options.items() if not ours(k)}
+
+    def replicas(self, user: str) -> dict[int, list[str]]:
+        """Replica connect strings per partition, with the user mapping applied."""
+        found: dict[int, list[tuple[int, str]]] = {}
+        for key, value in self.options.items():
+            m = _REPLICA.match(key)
+            if m is not None:
+                found.setdefault(int(m.group(1)), []).append((int(m.group(2) or 0), str(value)))
+        return {p: self._apply(user, [c for _, c in sorted(v)]) for p, v in found.items()}
 
     def mapping_for(self, user: str) -> dict[str, str | None] | None:
         """The mapping PL/Proxy would use for ``user``: the user's, else PUBLIC's.
@@ -137,13 +168,15 @@ class ServerDef:
 
     def connstrs(self, user: str) -> list[str]:
         """Partition connect strings with the user mapping's user and password applied."""
+        return self._apply(user, partition_options(self.options))
+
+    def _apply(self, user: str, connstrs: list[str]) -> list[str]:
         user = self.attach_user or user
         mapping = self.mapping_for(user)
-        parts = partition_options(self.options)
         if mapping is None:
-            return parts
+            return connstrs
         map_user = mapping.get("user") or user
-        return [with_user(p, map_user, mapping.get("password")) for p in parts]
+        return [with_user(c, map_user, mapping.get("password")) for c in connstrs]
 
 
 def options_of(defs: Any) -> dict[str, str | None]:

@@ -142,6 +142,51 @@ def test_lagging_replica_is_skipped(rep: tuple[Session, Sandbox]) -> None:
             conn.execute("SELECT pg_wal_replay_resume()")
 
 
+def test_mixed_concurrent_workload_sends_no_write_to_a_replica(
+    rep: tuple[Session, Sandbox],
+) -> None:
+    import random
+    import threading
+
+    s, sb = rep
+    s.add_cluster("rep", sb.partitions, replicas=sb.cluster.replicas, read_write_splitting=1)
+    errors: list[BaseException] = []
+    writes: list[str] = []
+    reads_seen: list[str] = []
+    lock = threading.Lock()
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        deadline = time.monotonic() + 1.5
+        k = 1000 + seed * 10000
+        try:
+            while time.monotonic() < deadline:
+                if rng.random() < 0.4:
+                    k += 1
+                    where = s.call("put", k, "mixed")["put"][0]
+                    with lock:
+                        writes.append(role(s, sb, where))
+                else:
+                    where = s.sql("SELECT where_read()")["where_read"][0]
+                    with lock:
+                        reads_seen.append(role(s, sb, where))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not errors, errors
+    assert writes and set(writes) == {"primary"}
+    assert {"replica0", "replica1"} <= set(reads_seen)
+    # checked on the servers: every write is on the primary (a replica refuses writes anyway)
+    with psycopg.connect(sb.partitions[0], autocommit=True) as conn:
+        (n,) = conn.execute("SELECT count(*) FROM kv WHERE v = 'mixed'").fetchone()  # type: ignore[misc]
+    assert n == len(writes)
+
+
 def test_stopped_replica_costs_no_failed_call(rep: tuple[Session, Sandbox]) -> None:
     s, sb = rep
     s.add_cluster("rep", sb.partitions, replicas=sb.cluster.replicas, read_write_splitting=1,

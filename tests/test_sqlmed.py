@@ -133,3 +133,24 @@ def test_mapping_and_server_errors(s: Session, shards: Sandbox) -> None:
         s.execute("CREATE USER MAPPING FOR PUBLIC SERVER medc")
     with pytest.raises(ClusterError, match='user mapping for "someone" does not exist'):
         s.execute("DROP USER MAPPING FOR someone SERVER medc")
+
+
+def test_replica_options_of_our_own(s: Session, shards: Sandbox) -> None:
+    p = [bare(x) for x in shards.partitions[:2]]
+    s.execute(
+        f"CREATE SERVER withrep FOREIGN DATA WRAPPER plproxy OPTIONS (p0 '{p[0]}', p1 '{p[1]}', "
+        f"replica_0 '{p[1]}', replica_0_1 '{p[0]}', read_write_splitting 'on', "
+        "load_balancing_mode 'loc', ban_time '5');"
+        "CREATE USER MAPPING FOR PUBLIC SERVER withrep OPTIONS (user 'postgres')"
+    )
+    c = s.clusters["withrep"]
+    assert c.options.read_write_splitting and c.options.load_balancing_mode == "loc"
+    assert c.replicas[0] == (f"{p[1]} user='postgres'", f"{p[0]} user='postgres'")
+    with pytest.raises(ClusterError, match="load_balancing_mode"):
+        s.execute("ALTER SERVER withrep OPTIONS (SET load_balancing_mode 'fastest')")
+    # deploy keeps only what real PL/Proxy knows
+    from plproxy_magic.interop import deploy_ddl
+
+    s.execute("CREATE FUNCTION wr() RETURNS SETOF int AS $$ CLUSTER 'withrep'; RUN ON ALL; $$ LANGUAGE plproxy")
+    ddl = " ".join(x.as_string() for x in deploy_ddl(s, ["wr"]))
+    assert "replica_0" not in ddl and "load_balancing_mode" not in ddl and '"p1"' in ddl
