@@ -200,12 +200,20 @@ class PlProxyMagic(Magics):
 
     def _guard(self, action: Callable[[], Any]) -> Any:
         self._sync_config()
+        # feedback >= 2: say where every call went (partitions, replica or primary, why)
+        self.session.trace = [] if self.feedback >= 2 else None
         try:
             return action()
         except PlProxyError as exc:
             if not self.short_errors:
                 exc._render_traceback_ = _full_traceback  # type: ignore[method-assign]
             raise
+        finally:
+            trace, self.session.trace = self.session.trace, None
+            for line in (trace or [])[:20]:
+                print(line)
+            if trace and len(trace) > 20:
+                print(f"... and {len(trace) - 20} more calls")
 
     # -- %cluster ---------------------------------------------------------------------------
 

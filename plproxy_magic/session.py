@@ -188,6 +188,8 @@ class Session:
         self._rng = random.Random()
         #: the functions the last :meth:`execute` defined, in order
         self.last_defined: list[ProxyFunction] = []
+        #: when a list, every call appends where it went (``feedback >= 2`` in the magics)
+        self.trace: list[str] | None = None
 
     # -- clusters ---------------------------------------------------------------------------
 
@@ -824,6 +826,8 @@ class Session:
 
     def _invoke(self, fn: ProxyFunction, call: _calls.Call) -> pd.DataFrame:
         prep = self._prepare(fn, call)
+        if self.trace is not None:
+            self.trace.append(ExplainStep.of(fn.label, prep).summary())
         fn = prep.fn
         if prep.cluster is None:
             rows: list[tuple[Any, ...]] = [] if fn.setof else [(None,) * len(prep.columns)]

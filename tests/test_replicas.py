@@ -213,3 +213,29 @@ def test_cluster_show_reports_every_server(rep: tuple[Session, Sandbox]) -> None
     assert states["primary"] == "ok" and states["replica 0"] == "ok"
     assert states["replica 1"].startswith("banned for")  # stopped in the previous test
     assert (shown["served"] >= 0).all()
+
+
+def test_feedback_2_prints_each_calls_route(
+    rep: tuple[Session, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from plproxy_magic.magics import PlProxyMagic
+
+    s, sb = rep
+    s.add_cluster(
+        "rep", sb.partitions, replicas={0: sb.cluster.replicas[0][:1]}, read_write_splitting=1
+    )
+    ip = InteractiveShell.instance()
+    ip.register_magics(PlProxyMagic(ip, session=s))
+    ip.run_line_magic("config", "PlProxyMagic.feedback = 2")
+    try:
+        ip.run_line_magic("plproxy", "SELECT where_read()")
+        ip.run_line_magic("plproxy", "SELECT sel_nextval()")
+    finally:
+        ip.run_line_magic("config", "PlProxyMagic.feedback = 1")
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "public.where_read(0) -> cluster rep: partition 0 [rep_p0]; replica (remote function is STABLE)",
+        "public.sel_nextval(0) -> cluster rep: partition 0 [rep_p0]; primary (nextval() changes or reads session state)",
+    ]
