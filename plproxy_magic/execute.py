@@ -154,6 +154,10 @@ class Executor:
                     if isinstance(exc, _Unreachable):
                         raise exc.error from None
                     raise
+                if isinstance(exc, _Unreachable) and exc.error.sqlstate == "25006":
+                    # The replica refused a write (the read-only verdict was stale): the
+                    # statement did nothing there, so the primary runs it. No ban.
+                    return self._run_on(cluster, task, candidates[-1], lifetime, active, on_event)
                 # a read that failed on a replica before any row: ban it, try the next
                 book.ban(connstr, self.ban_time, str(exc))
         raise AssertionError("unreachable")
@@ -193,7 +197,9 @@ class Executor:
             if on_event:
                 on_event(task.partition, "failed", 0)
             error = remote_error(exc, result.dbname, task.partition)
-            if task.fallbacks and (pc.conn.broken or isinstance(exc, psycopg.OperationalError)):
+            refused = error.sqlstate == "25006"  # read_only_sql_transaction on a replica
+            connection_lost = pc.conn.broken or isinstance(exc, psycopg.OperationalError)
+            if task.fallbacks and (connection_lost or refused):
                 raise _Unreachable(error) from None
             raise error from None
         finally:

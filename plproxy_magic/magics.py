@@ -256,8 +256,10 @@ class PlProxyMagic(Magics):
                      session=self.session, **_options(args.option))  # fmt: skip
         if self.feedback:
             n, k = len(sb.partitions), len(sb.servers)
+            r = len(next(iter(sb.standbys.values()), []))
+            extra = f", {r} streaming replica{'s' * (r != 1)} each" if r else ""
             print(f"Sandbox cluster {sb.name}: {n} partition{'s' * (n != 1)} "
-                  f"on {k} embedded PostgreSQL server{'s' * (k != 1)}")  # fmt: skip
+                  f"on {k} embedded PostgreSQL server{'s' * (k != 1)}{extra}")  # fmt: skip
 
     def _cluster_add(self, args: argparse.Namespace) -> None:
         replicas: dict[int, list[str]] = {}

@@ -16,6 +16,7 @@ import getpass
 import os
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,9 @@ if TYPE_CHECKING:
     from plproxy_magic.sandbox import Sandbox
 
 __all__ = ["ProxyCallable", "Session", "default_session"]
+
+#: seconds a volatility verdict read from a partition catalog is trusted
+CATALOG_TTL = 30.0
 
 
 @dataclass
@@ -171,8 +175,8 @@ class Session:
         self._functions: dict[str, list[ProxyFunction]] = {}
         self._plans: dict[int, _Plan] = {}
         self._aggregates: dict[str, frozenset[str]] = {}
-        self._volatile: dict[str, frozenset[str]] = {}
-        self._volatility: dict[tuple[int, str], str | None] = {}
+        self._volatile: dict[str, tuple[frozenset[str], float]] = {}
+        self._volatility: dict[tuple[int, str], tuple[ProxyFunction, str | None, float]] = {}
         self._read_overrides: dict[str, bool] = {}
         self._catalog_cache: dict[tuple[int, str], tuple[ProxyFunction, ProxyFunction]] = {}
         self.routing_functions: dict[str, Callable[..., Any]] = {}
@@ -206,6 +210,7 @@ class Session:
         with self._lock:
             old = self.clusters.get(name)
             self.clusters[name] = cluster
+            self._forget_catalog(name)
         if old is not None:
             self.pool.drop(name)
         return cluster
@@ -267,6 +272,13 @@ class Session:
             self.clusters[name] = cluster
         # As PL/Proxy: a changed server or mapping drops that cluster's connections.
         self.pool.drop(name)
+
+    def _forget_catalog(self, cluster: str) -> None:
+        """Drop what was learnt from ``cluster``'s catalog (types, volatility, aggregates)."""
+        self._volatile.pop(cluster, None)
+        self._aggregates.pop(cluster, None)
+        self._volatility = {k: v for k, v in self._volatility.items() if k[1] != cluster}
+        self._catalog_cache = {k: v for k, v in self._catalog_cache.items() if k[1] != cluster}
 
     def drop_cluster(self, name: str) -> None:
         """Forget cluster ``name`` and close its connections."""
@@ -788,7 +800,8 @@ class Session:
                 raise remote_error(exc, pc.dbname, 0) from None
 
     def _volatile_names(self, cluster: Cluster) -> frozenset[str]:
-        hit = self._volatile.get(cluster.name)
+        cached = self._volatile.get(cluster.name)
+        hit = cached[0] if cached and time.monotonic() - cached[1] < CATALOG_TTL else None
         if hit is None:
             rows = self._catalog_query(
                 cluster,
@@ -797,22 +810,24 @@ class Session:
                 (),
             )
             hit = frozenset(str(r[0]) for r in rows)
-            self._volatile[cluster.name] = hit
+            self._volatile[cluster.name] = (hit, time.monotonic())
         return hit
 
     def _remote_volatility(self, fn: ProxyFunction, cluster: Cluster) -> str | None:
         key = (id(fn), cluster.name)
-        if key not in self._volatility:
-            target = fn.body.target or fn.qualified_name
-            signature = f"{target}({','.join(p.type.cast for p in fn.args)})"
-            rows = self._catalog_query(
-                cluster,
-                "SELECT provolatile FROM pg_catalog.pg_proc "
-                "WHERE oid = pg_catalog.to_regprocedure($1)",
-                [signature],
-            )
-            self._volatility[key] = str(rows[0][0]) if rows else None
-        return self._volatility[key]
+        hit = self._volatility.get(key)
+        if hit is not None and hit[0] is fn and time.monotonic() - hit[2] < CATALOG_TTL:
+            return hit[1]
+        target = fn.body.target or fn.qualified_name
+        signature = f"{target}({','.join(p.type.cast for p in fn.args)})"
+        rows = self._catalog_query(
+            cluster,
+            "SELECT provolatile FROM pg_catalog.pg_proc WHERE oid = pg_catalog.to_regprocedure($1)",
+            [signature],
+        )
+        value = str(rows[0][0]) if rows else None
+        self._volatility[key] = (fn, value, time.monotonic())
+        return value
 
     def _replica_lag(self, connstr: str) -> float | None:
         """Seconds a replica is behind (0 when it replayed all it received)."""

@@ -239,3 +239,34 @@ def test_feedback_2_prints_each_calls_route(
         "public.where_read(0) -> cluster rep: partition 0 [rep_p0]; replica (remote function is STABLE)",
         "public.sel_nextval(0) -> cluster rep: partition 0 [rep_p0]; primary (nextval() changes or reads session state)",
     ]
+
+
+def test_stale_read_verdict_heals_on_the_primary(rep: tuple[Session, Sandbox]) -> None:
+    s, sb = rep
+    s.add_cluster("rep", sb.partitions, replicas={0: sb.cluster.replicas[0][:1]},
+                  read_write_splitting=1, primary_reads_enabled=0)  # fmt: skip
+    s.run(
+        "rep",
+        "CREATE OR REPLACE FUNCTION flip() RETURNS text AS $$ SELECT current_setting('data_directory') $$ LANGUAGE sql STABLE",
+        run_on=0,
+    )
+    s.execute(
+        "CREATE FUNCTION flip() RETURNS text AS $$ CLUSTER 'rep'; RUN ON 0; $$ LANGUAGE plproxy"
+    )
+    wait_function = time.monotonic() + 10
+    while role(s, sb, s.sql("SELECT flip()")["flip"][0]) != "replica0":
+        assert time.monotonic() < wait_function
+        time.sleep(0.1)
+    # the data node's function becomes a VOLATILE writer; the cached verdict says STABLE
+    s.run("rep", "CREATE OR REPLACE FUNCTION flip() RETURNS text AS $$ INSERT INTO kv VALUES (777, 'flip') "
+          "ON CONFLICT (k) DO NOTHING; SELECT current_setting('data_directory') $$ LANGUAGE sql VOLATILE", run_on=0)  # fmt: skip
+    replica = sb.standbys[0][0].connstr("rep_p0")
+    deadline = time.monotonic() + 10
+    with psycopg.connect(replica, autocommit=True) as conn:  # the replica has replayed it
+        while conn.execute("SELECT provolatile FROM pg_proc WHERE proname = 'flip'").fetchone() != (
+            "v",
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert role(s, sb, s.sql("SELECT flip()")["flip"][0]) == "primary"  # refused, rerun there
+    assert not s.executor.replicas.banned(sb.cluster.replicas[0][0])
