@@ -151,6 +151,8 @@ def test_replica_options_of_our_own(s: Session, shards: Sandbox) -> None:
     # deploy keeps only what real PL/Proxy knows
     from plproxy_magic.interop import deploy_ddl
 
-    s.execute("CREATE FUNCTION wr() RETURNS SETOF int AS $$ CLUSTER 'withrep'; RUN ON ALL; $$ LANGUAGE plproxy")
+    s.execute(
+        "CREATE FUNCTION wr() RETURNS SETOF int AS $$ CLUSTER 'withrep'; RUN ON ALL; $$ LANGUAGE plproxy"
+    )
     ddl = " ".join(x.as_string() for x in deploy_ddl(s, ["wr"]))
     assert "replica_0" not in ddl and "load_balancing_mode" not in ddl and '"p1"' in ddl
