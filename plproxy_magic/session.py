@@ -138,9 +138,44 @@ class ProxyCallable:
     def definitions(self) -> list[ProxyFunction]:
         return list(self._session._functions[self.__name__.lower()])
 
+    def describe(self) -> pd.DataFrame:
+        """One row per definition: signature, returns, cluster, run on, remote SQL."""
+        rows = []
+        for fn in self.definitions:
+            body = fn.body
+            where = (
+                "CONNECT" if body.connect is not None
+                else body.cluster.name if isinstance(body.cluster, ClusterName)
+                else "CLUSTER (computed)"
+            )  # fmt: skip
+            run = body.run_on
+            run_on = "ANY" if run is None else _describe_run_on(run, fn)
+            args = ", ".join(f"{p.name or ''} {p.type.cast}".strip() for p in fn.args)
+            returns = ("SETOF " if fn.setof else "") + (
+                ", ".join(f"{p.name} {p.type.cast}" for p in fn.result_columns)
+                if fn.kind == "composite" else fn.result_type.cast
+            )  # fmt: skip
+            remote = "(per call: AS list)" if fn.kind == "record" else remote_query(fn).sql
+            rows.append((f"{fn.schema}.{fn.name}({args})", returns, where, run_on, remote))
+        cols = ["function", "returns", "cluster", "run on", "remote sql"]
+        return pd.DataFrame(rows, columns=cols).astype("string")
+
+    def _repr_html_(self) -> str:
+        return str(self.describe().to_html(index=False))
+
     def __repr__(self) -> str:
         sigs = ", ".join(fn.label for fn in self.definitions)
         return f"<proxy function {sigs}>"
+
+
+def _describe_run_on(run: Any, fn: ProxyFunction) -> str:
+    if isinstance(run, FuncCall):
+        return local_query(run.sql, "").sql
+    if isinstance(run, ArgRef):
+        return fn.args[run.index].name or f"${run.index + 1}"
+    if isinstance(run, UnknownRef):
+        return run.name
+    return {"RunAll": "ALL", "RunAny": "ANY"}.get(type(run).__name__, str(getattr(run, "nr", run)))
 
 
 def _is_vector(value: Any) -> bool:

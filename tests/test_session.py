@@ -380,3 +380,18 @@ def test_explain_masks_passwords(s: Session, shards: Sandbox) -> None:
     ex = s.explain("SELECT * FROM ts_pw(1)")
     for text in (repr(ex), ex._repr_html_(), ex.to_frame().to_string()):
         assert "hunter2" not in text and "password=***" in text
+
+
+def test_function_display(s: Session) -> None:
+    d = s.functions["ts_get"].describe()
+    assert d.to_dict("records") == [
+        {
+            "function": "public.ts_get(i_id int4)",
+            "returns": "SETOF userid int4, name text",
+            "cluster": "shards",
+            "run on": "hashint4($1)",
+            "remote sql": "SELECT u.userid, u.name FROM ts_users u WHERE u.userid = $1::int4",
+        }
+    ]
+    assert "<table" in s.functions["ts_all"]._repr_html_()
+    assert s.functions["ts_where_nr"].describe()["run on"].tolist() == ["nr"]
