@@ -28,38 +28,55 @@ def _oid(name: str) -> int:
     return int(info.oid)
 
 
-_DTYPES: dict[int, str] = {
-    _oid("int2"): "Int16",
-    _oid("int4"): "Int32",
-    _oid("int8"): "Int64",
-    _oid("oid"): "Int64",
-    _oid("float4"): "Float32",
-    _oid("float8"): "Float64",
-    _oid("bool"): "boolean",
-    _oid("text"): "string",
-    _oid("varchar"): "string",
-    _oid("bpchar"): "string",
-    _oid("name"): "string",
-}
+_INTS = {_oid("int2"): np.int16, _oid("int4"): np.int32, _oid("int8"): np.int64,
+         _oid("oid"): np.int64}  # fmt: skip
+_FLOATS = {_oid("float4"): np.float32, _oid("float8"): np.float64}
+_BOOL = _oid("bool")
+_TEXTS = {_oid("text"), _oid("varchar"), _oid("bpchar"), _oid("name")}
+_STRING = pd.StringDtype()
 _TIMESTAMPTZ = _oid("timestamptz")
 _TIMESTAMP = _oid("timestamp")
 
 
+def _masked(values: list[Any], np_type: Any, fill: Any) -> tuple[np.ndarray, np.ndarray]:
+    mask = np.array([v is None for v in values], dtype=bool)
+    if mask.any():
+        values = [fill if v is None else v for v in values]
+    return np.array(values, dtype=np_type), mask
+
+
 def _column(values: list[Any], oid: int | None) -> Any:
-    """A pandas array for one column of Python values."""
-    dtype = _DTYPES.get(oid) if oid is not None else None
-    if dtype in ("Float32", "Float64"):
+    """A pandas array for one column of Python values.
+
+    Arrays are built directly (no dtype-string parsing, no inference): a one-row result is
+    on the hot path of every routed call.
+    """
+    if oid in _INTS:
+        data, mask = _masked(values, _INTS[oid], 0)
+        return pd.arrays.IntegerArray(data, mask)
+    if oid in _FLOATS:
         # Keep NaN a value: only SQL NULL is missing.
-        mask = np.array([v is None for v in values], dtype=bool)
-        data = np.array([0.0 if v is None else v for v in values], dtype=dtype.lower())
+        data, mask = _masked(values, _FLOATS[oid], 0.0)
         return pd.arrays.FloatingArray(data, mask)
-    if dtype is not None:
-        return pd.array(values, dtype=dtype)  # type: ignore[call-overload]
+    if oid in _TEXTS:
+        return pd.arrays.StringArray._from_sequence(values, dtype=_STRING)  # type: ignore[attr-defined]
+    if oid == _BOOL:
+        data, mask = _masked(values, bool, False)
+        return pd.arrays.BooleanArray(data, mask)
     if oid in (_TIMESTAMPTZ, _TIMESTAMP) and values:
         return pd.array(pd.to_datetime(pd.Series(values, dtype=object), utc=oid == _TIMESTAMPTZ))
     # numeric stays Decimal, json dict/list, arrays list, bytea bytes: exact objects.
-    arr = pd.array(values, dtype=object)
-    return arr
+    return pd.array(values, dtype=object)
+
+
+def _from_arrays(arrays: list[Any], columns: list[str], n: int) -> pd.DataFrame:
+    try:
+        # The fast constructor: no per-column checks (the arrays are ours and aligned).
+        return pd.DataFrame._from_arrays(  # type: ignore[attr-defined, no-any-return]
+            arrays, columns=pd.Index(columns), index=pd.RangeIndex(n), verify_integrity=False
+        )
+    except (AttributeError, TypeError):  # a pandas without it
+        return pd.DataFrame(dict(zip(columns, arrays, strict=True)), columns=columns)
 
 
 def frame(
@@ -70,14 +87,21 @@ def frame(
     partition_column: str | None = None,
 ) -> pd.DataFrame:
     """Build a DataFrame column by column with lossless dtypes."""
-    data: dict[str, Any] = {}
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
-    for i, name in enumerate(columns):
+    arrays = []
+    for i in range(len(columns)):
         oid = type_oids[i] if type_oids is not None else None
-        data[name] = _column(list(cols[i]), oid)
-    df = pd.DataFrame(data, columns=list(columns))
+        arrays.append(_column(list(cols[i]), oid))
+    names = list(columns)
+    if len(set(names)) != len(names):  # duplicate names: the dict path keeps them apart
+        df = pd.DataFrame({i: a for i, a in enumerate(arrays)})
+        df.columns = pd.Index(names)
+    else:
+        df = _from_arrays(arrays, names, len(rows))
     if partition_column is not None and partitions is not None:
-        df.insert(0, partition_column, pd.Series(list(partitions), dtype="Int32"))
+        tags = np.array(list(partitions), dtype=np.int32)
+        column = pd.arrays.IntegerArray(tags, np.zeros(len(tags), dtype=bool))
+        df.insert(0, partition_column, pd.Series(column, index=df.index))
     return df
 
 
