@@ -17,6 +17,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     [
         ("bench_batch.py", ["--rows", "300"], "same rows in the same order: True"),
         ("bench_aggregate.py", ["--rows", "8000", "--servers", "1"], "rows transferred: 128"),
+        ("bench_fanout_define.py", ["--partitions", "4", "--functions", "50"], "define 50"),
     ],
 )
 def test_benchmark_runs(script: str, args: list[str], expect: str) -> None:
