@@ -36,17 +36,7 @@ def run(
     params: Sequence[Any] | None = None,
     partials: bool = False,
 ) -> pd.DataFrame:
-    """Run ``sql`` (one or more statements) on the partitions of ``cluster``.
-
-    ``run_on``: ``"all"``, ``"any"`` or a partition number. Statements run in order on
-    each partition, partitions in parallel. The result: the last statement's rows
-    concatenated in partition order if it returns rows, else a per-partition status
-    table (``partition``, ``database``, ``status``, ``rows``).
-
-    A single aggregate query on several partitions is combined in two stages
-    (:mod:`plproxy_magic.aggregate`): the answer one database holding every partition's
-    rows would give. ``partials=True`` returns the per-partition partials instead.
-    """
+    """:meth:`Session.run` (documented there)."""
     c = session.cluster(cluster)
     try:
         statements = [s for s in pglast.split(sql) if s.strip()]
@@ -132,13 +122,5 @@ def _task(
     script = ";\n".join(sql for sql, _ in statements)
     if not classify(script, session._volatile_names(c).__contains__):
         return Task(p, c.partitions[p], statements)
-    order = session.executor.replicas.choose(
-        c.partitions[p],
-        replicas,
-        mode=opts.load_balancing_mode,
-        primary_reads=opts.primary_reads_enabled,
-        max_lag=opts.max_replica_lag,
-        lag_of=session._replica_lag,
-        rng=session._rng,
-    )
-    return Task(p, order[0], statements, fallbacks=tuple(order[1:]))
+    connstr, fallbacks = session._read_servers(c, p)
+    return Task(p, connstr, statements, fallbacks=fallbacks)

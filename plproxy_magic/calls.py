@@ -201,9 +201,12 @@ def _value(node: Any, params: Sequence[Any]) -> Any:
     )
 
 
-def constant_value(node: Any) -> Any:
-    """The value of a constant expression (a literal, ARRAY[...], a cast of one)."""
-    return _value(node, ())
+def constant_value(node: Any, params: Sequence[Any] = ()) -> Any:
+    """The value of a call argument: a literal, ARRAY[...], a cast of one, or ``$n``.
+
+    Raises :class:`CallError` (0A000) for anything else.
+    """
+    return _value(node, params)
 
 
 def _call_from_funccall(

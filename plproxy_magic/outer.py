@@ -90,9 +90,8 @@ import pandas as pd
 from pglast import ast, enums, printers
 from pglast.stream import RawStream
 
-from plproxy_magic.calls import TypedNull, parse_array_literal
+from plproxy_magic.calls import constant_value
 from plproxy_magic.errors import CallError
-from plproxy_magic.pgtypes import typeref_from_ast
 
 __all__ = ["ProxyCall", "ProxyCallSite", "find_proxy_calls", "run_outer"]
 
@@ -179,35 +178,12 @@ def _funcname(fc: Any) -> str:
 
 
 def _constant(node: Any, params: Sequence[Any], fname: str) -> Any:
-    """A call argument's value, as :mod:`plproxy_magic.calls` evaluates plain calls."""
-    if _is(node, ast.A_Const):
-        if node.isnull:
-            return None
-        v = node.val
-        if _is(v, ast.Integer):
-            return v.ival
-        if _is(v, ast.Boolean):
-            return v.boolval
-        if _is(v, ast.Float):
-            return v.fval  # text, cast remotely: numerics stay exact
-        return v.sval
-    if _is(node, ast.ParamRef):
-        if not 1 <= node.number <= len(params):
-            raise CallError(f"there is no parameter ${node.number}", sqlstate="42P02")
-        return params[node.number - 1]
-    if _is(node, ast.TypeCast):
-        inner = _constant(node.arg, params, fname)
-        t = typeref_from_ast(node.typeName)
-        if inner is None:
-            return TypedNull(t)
-        if t.array and isinstance(inner, str):
-            return parse_array_literal(inner)
-        return inner
-    if _is(node, ast.A_ArrayExpr):
-        return [_constant(e, params, fname) for e in node.elements or ()]
-    if _is(node, ast.A_Expr) and node.lexpr is None and node.name[0].sval == "-":
-        inner = _constant(node.rexpr, params, fname)
-        return -inner if isinstance(inner, int) else f"-{inner}"
+    """A call argument's value, exactly as :mod:`plproxy_magic.calls` evaluates plain calls."""
+    try:
+        return constant_value(node, params)
+    except CallError as exc:
+        if exc.sqlstate != "0A000":
+            raise
     raise CallError(
         f"argument {RawStream()(node)} of proxy function {fname}() must be a constant "
         "(a literal, cast, ARRAY[...], $n or :variable): calls taking values from other "

@@ -770,22 +770,12 @@ class Session:
         user_types = result_types(typed) if typed is not fn else ()
         verdict = self._read_verdict(typed, cluster, remote.sql)
         prepared.decision = verdict
-        opts = cluster.options
         for p in r.partitions:
             vals = r.split[p] if r.split is not None else values
             connstr = cluster.partitions[p]
             fallbacks: tuple[str, ...] = ()
             if verdict.startswith("replica"):
-                order = self.executor.replicas.choose(
-                    connstr,
-                    cluster.replicas.get(p, ()),
-                    mode=opts.load_balancing_mode,
-                    primary_reads=opts.primary_reads_enabled,
-                    max_lag=opts.max_replica_lag,
-                    lag_of=self._replica_lag,
-                    rng=self._rng,
-                )
-                connstr, fallbacks = order[0], tuple(order[1:])
+                connstr, fallbacks = self._read_servers(cluster, p)
             prepared.tasks.append(
                 Task(
                     p,
@@ -809,6 +799,20 @@ class Session:
                 self._read_overrides.pop(name.lower(), None)
             else:
                 self._read_overrides[name.lower()] = value
+
+    def _read_servers(self, cluster: Cluster, partition: int) -> tuple[str, tuple[str, ...]]:
+        """For a read of ``partition``: the server to use and the fallbacks, in order."""
+        opts = cluster.options
+        order = self.executor.replicas.choose(
+            cluster.partitions[partition],
+            cluster.replicas.get(partition, ()),
+            mode=opts.load_balancing_mode,
+            primary_reads=opts.primary_reads_enabled,
+            max_lag=opts.max_replica_lag,
+            lag_of=self._replica_lag,
+            rng=self._rng,
+        )
+        return order[0], tuple(order[1:])
 
     def _read_verdict(self, fn: ProxyFunction, cluster: Cluster, sql: str) -> str:
         """``replica (...)`` when the call may go to a replica, else ``primary (why)``."""
