@@ -11,11 +11,18 @@ The function label (``public.f(1)``: schema, name and the number of IN/INOUT arg
 attached by whoever knows it, usually after the error was raised deep down, with
 :meth:`PlProxyError.for_function`. Errors define ``_render_traceback_`` so IPython shows one
 short line, while the kernel still reports a real error (nbval fails such a cell).
+
+Messages never show a password: every text an error is given (message, detail, hint,
+context) passes through :func:`~plproxy_magic.conninfo.mask` when the error is made, so a
+connect string quoted anywhere (a libpq message, an argument echoed by argparse, a remote
+error) is masked once, here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from plproxy_magic.conninfo import mask
 
 __all__ = [
     "CallError",
@@ -51,6 +58,7 @@ class PlProxyError(Exception):
         partition: int | None = None,
         sqlstate: str | None = None,
     ) -> None:
+        message = mask(message)
         super().__init__(message)
         self.message = message
         self.function = function
@@ -82,7 +90,7 @@ class CompileError(PlProxyError):
 
     def __init__(self, message: str, line: int | None = None, **kw: object) -> None:
         self.line = line
-        self.bare = message
+        self.bare = mask(message)
         text = f"Compile error at line {line}: {message}" if line is not None else message
         super().__init__(text, **kw)  # type: ignore[arg-type]
 
@@ -106,8 +114,8 @@ class SqlError(PlProxyError):
         self, message: str, *, detail: str | None = None, hint: str | None = None, **kw: object
     ) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
-        self.detail = detail
-        self.hint = hint
+        self.detail = _masked(detail)
+        self.hint = _masked(hint)
 
     def __str__(self) -> str:
         text = self.message
@@ -183,10 +191,10 @@ class RemoteError(PlProxyError):
     ) -> None:
         self.dbname = dbname
         self.severity = severity
-        self.detail = detail
-        self.hint = hint
-        self.context = context
-        self.remote_message = message
+        self.detail = _masked(detail)
+        self.hint = _masked(hint)
+        self.context = _masked(context)
+        self.remote_message = mask(message)
         super().__init__(f"[{dbname}] REMOTE {severity}: {message}", **kw)  # type: ignore[arg-type]
 
     def __str__(self) -> str:
@@ -233,3 +241,7 @@ class FanOutError(PlProxyError):
 
     def headline(self) -> str:
         return str(self).replace("\n", " ").replace("  p", " p")
+
+
+def _masked(text: str | None) -> str | None:
+    return None if text is None else mask(text)
