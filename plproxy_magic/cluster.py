@@ -152,4 +152,5 @@ class Cluster:
     def __repr__(self) -> str:
         parts = ", ".join(repr(mask(p)) for p in self.partitions)
         opts = "".join(f", {k}={v!r}" for k, v in self.options.changed().items())
-        return f"Cluster({self.name!r}, [{parts}]{opts})"
+        # a CONNECT call's one-partition cluster is named after its connect string
+        return f"Cluster({mask(self.name)!r}, [{parts}]{opts})"

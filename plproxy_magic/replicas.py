@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from plproxy_magic.conninfo import mask
+
 __all__ = ["ReplicaBook", "ServerState"]
 
 #: seconds a measured replication lag stays fresh
@@ -43,6 +45,12 @@ class ReplicaBook:
 
     servers: dict[str, ServerState] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __repr__(self) -> str:
+        # keyed by connect strings, which may hold passwords
+        with self._lock:
+            servers = {mask(c): st for c, st in self.servers.items()}
+        return f"ReplicaBook(servers={servers!r})"
 
     def state(self, connstr: str) -> ServerState:
         with self._lock:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pglast import ast
 
-from plproxy_magic.conninfo import with_user
+from plproxy_magic.conninfo import mask_options, with_user
 from plproxy_magic.errors import ClusterError
 
 __all__ = [
@@ -129,6 +129,14 @@ class ServerDef:
     grants: set[str] = field(default_factory=set)
     #: for servers read by attach: the attach connection's user, whose mapping applies
     attach_user: str | None = None
+
+    def __repr__(self) -> str:
+        # partitions and user mappings hold passwords
+        mappings = {k: mask_options(v) for k, v in self.mappings.items()}
+        return (
+            f"ServerDef({self.name!r}, options={mask_options(self.options)!r}, "
+            f"mappings={mappings!r}, grants={self.grants!r}, attach_user={self.attach_user!r})"
+        )
 
     @property
     def cluster_options(self) -> dict[str, str]:

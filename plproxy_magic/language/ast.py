@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from plproxy_magic.conninfo import mask
+
 __all__ = [
     "ArgRef",
     "Body",
@@ -86,6 +88,10 @@ class ConnectString:
     """``CONNECT 'connstr';``"""
 
     connstr: str
+
+    def __repr__(self) -> str:
+        # the connect string may hold a password
+        return f"ConnectString({mask(self.connstr)!r})"
 
 
 @dataclass(frozen=True)
