@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from plproxy_magic.cluster import Cluster
-from plproxy_magic.conninfo import mask
+from plproxy_magic.conninfo import mask, mask_options
 from plproxy_magic.errors import ClusterError, ConnectError, PlProxyError
 from plproxy_magic.language.ast import ClusterName
 from plproxy_magic.sqlmed import PUBLIC, SERVER_OPTIONS, ServerDef, partition_options
@@ -165,13 +165,17 @@ def _options_sql(options: dict[str, str | None]) -> pgsql.Composable:
     )
 
 
-def deploy_ddl(session: Session, functions: Sequence[str] | None = None) -> list[pgsql.Composable]:
+def deploy_ddl(
+    session: Session, functions: Sequence[str] | None = None, *, masked: bool = False
+) -> list[pgsql.Composable]:
     """The statements that recreate the session's clusters and functions on a proxy db.
 
     ``functions``: names to deploy (default all), with the clusters they use; clusters of
     other kinds (CONNECT) need nothing. Servers are dropped and recreated (CASCADE drops
-    their old user mappings).
+    their old user mappings). ``masked``: the same statements for display, every password
+    replaced before quoting (masking the quoted SQL afterwards would have to undo quoting).
     """
+    hide = mask_options if masked else dict
     fns = [f for defs in session._functions.values() for f in defs]
     if functions is not None:
         wanted = {n.lower() for n in functions}
@@ -189,20 +193,24 @@ def deploy_ddl(session: Session, functions: Sequence[str] | None = None) -> list
         stmts.append(pgsql.SQL("DROP SERVER IF EXISTS {} CASCADE").format(ident))
         stmts.append(
             pgsql.SQL("CREATE SERVER {} FOREIGN DATA WRAPPER plproxy OPTIONS ({})").format(
-                ident, _options_sql(server.plproxy_options)
+                ident, _options_sql(hide(server.plproxy_options))
             )
         )
         maps = server.mappings or {PUBLIC: {}}
         for key, opts in maps.items():
             who = pgsql.SQL("PUBLIC") if key == PUBLIC else pgsql.Identifier(key)
-            tail = pgsql.SQL(" OPTIONS ({})").format(_options_sql(opts)) if opts else pgsql.SQL("")
+            tail = (
+                pgsql.SQL(" OPTIONS ({})").format(_options_sql(hide(opts)))
+                if opts
+                else pgsql.SQL("")
+            )
             stmts.append(
                 pgsql.SQL("CREATE USER MAPPING FOR {} SERVER {}{}").format(who, ident, tail)
             )
         for grantee in sorted(server.grants):
             who = pgsql.SQL("PUBLIC") if grantee == PUBLIC else pgsql.Identifier(grantee)
             stmts.append(pgsql.SQL("GRANT USAGE ON FOREIGN SERVER {} TO {}").format(ident, who))
-    stmts.extend(pgsql.SQL(_or_replace(f.source)) for f in fns)
+    stmts.extend(pgsql.SQL(_or_replace(mask(f.source) if masked else f.source)) for f in fns)
     return stmts
 
 
@@ -231,9 +239,11 @@ def deploy(
 ) -> str:
     """Run (or with ``dry_run`` only show) the deploy DDL; returns it, passwords masked."""
     stmts = deploy_ddl(session, functions)
+    shown = deploy_ddl(session, functions, masked=True)
     conn = _connect(dsn)
     try:
         texts = [s.as_string(conn) for s in stmts]
+        display = [s.as_string(conn) for s in shown]
         if not dry_run:
             try:
                 with conn.transaction():
@@ -246,4 +256,4 @@ def deploy(
                 ) from None
     finally:
         conn.close()
-    return "\n".join(mask(t) + ";" for t in texts)
+    return "\n".join(t + ";" for t in display)
