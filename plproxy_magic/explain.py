@@ -66,7 +66,7 @@ class Explain:
     def to_frame(self) -> pd.DataFrame:
         """One row per (call, partition)."""
         rows = [
-            (s.function, s.cluster, p, db, conn, s.sql, repr(list(params)))
+            (s.function, s.cluster, p, db, conn, s.sql, _params(params))
             for s in self.steps
             for p, db, conn, params in s.targets
         ]
@@ -83,7 +83,7 @@ class Explain:
             if s.targets:
                 lines.append(f"  remote sql: {s.sql}")
             for p, _db, conn, params in s.targets:
-                lines.append(f"  p{p}: {conn}  params={list(params)!r}")
+                lines.append(f"  p{p}: {conn}  params={_params(params)}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -94,7 +94,7 @@ class Explain:
                 parts.append(f"<pre>{html.escape(s.sql)}</pre>")
                 body = "".join(
                     f"<tr><td>{p}</td><td>{html.escape(conn)}</td>"
-                    f"<td>{html.escape(repr(list(params)))}</td></tr>"
+                    f"<td>{html.escape(_params(params))}</td></tr>"
                     for p, _db, conn, params in s.targets
                 )
                 parts.append(
@@ -102,3 +102,8 @@ class Explain:
                     f"{body}</table>"
                 )
         return "".join(parts)
+
+
+def _params(params: tuple[Any, ...]) -> str:
+    """A call's parameters for display: a CONNECT argument is a connect string, masked."""
+    return mask(repr(list(params)))

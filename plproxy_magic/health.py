@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from psycopg import sql as pgsql
 
-from plproxy_magic.conninfo import dbname_of
+from plproxy_magic.conninfo import dbname_of, mask
 from plproxy_magic.errors import PlProxyError
 
 if TYPE_CHECKING:
@@ -40,9 +40,9 @@ def ping(session: Session, cluster: str) -> pd.DataFrame:
                 row["server_version"] = pc.conn.info.parameter_status("server_version")
                 row["ok"] = True
         except PlProxyError as exc:
-            row["error"] = str(exc)
+            row["error"] = mask(str(exc))
         except Exception as exc:  # a broken socket mid-ping is a result, not a failure
-            row["error"] = f"{type(exc).__name__}: {exc}"
+            row["error"] = mask(f"{type(exc).__name__}: {exc}")
         rows.append(row)
     df = pd.DataFrame(rows)
     dtypes = {"partition": "Int32", "database": "string", "ok": "boolean",
