@@ -27,6 +27,7 @@ from plproxy_magic.errors import (
     RoutingError,
     RowCountError,
 )
+from plproxy_magic.function import ConnectArgumentWarning
 from plproxy_magic.hashing import (
     hashint2,
     hashint4,
@@ -44,6 +45,7 @@ __all__ = [
     "ClusterError",
     "ClusterOptions",
     "CompileError",
+    "ConnectArgumentWarning",
     "ConnectError",
     "FanOutError",
     "PlProxyError",

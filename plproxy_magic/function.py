@@ -9,6 +9,7 @@ label of the function it belongs to.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,12 +17,23 @@ from pglast.enums import FunctionParameterMode
 
 from plproxy_magic.errors import CompileError, PlProxyError
 from plproxy_magic.language import Arg, parse_body
-from plproxy_magic.language.ast import Body, RunAll
+from plproxy_magic.language.ast import ArgRef, Body, RunAll
 from plproxy_magic.pgtypes import TypeRef, quote_ident, typeref_from_ast
 
-__all__ = ["Param", "ProxyFunction", "compile_function"]
+__all__ = ["ConnectArgumentWarning", "Param", "ProxyFunction", "compile_function"]
 
 Kind = Literal["scalar", "composite", "record", "void"]
+
+
+class ConnectArgumentWarning(UserWarning):
+    """A proxy function takes its connect string from an argument (``CONNECT argname;``).
+
+    Whoever calls such a function chooses the server, the user and every libpq option, and
+    the kernel connects with its own credentials: passwords from ``~/.pgpass``, service
+    files or ``PGPASSWORD``, client certificates. PL/Proxy's documentation gives the same
+    warning. Silence it with ``warnings.simplefilter("ignore", ConnectArgumentWarning)``
+    once the callers are trusted.
+    """
 
 
 @dataclass(frozen=True)
@@ -198,6 +210,16 @@ def compile_function(stmt: Any, source: str) -> ProxyFunction:
     if fn.kind == "record" and body.select is not None:
         raise CompileError("SELECT statement not allowed for dynamic RECORD functions",
                            function=label)  # fmt: skip
+    if isinstance(body.connect, ArgRef):
+        arg = fn.args[body.connect.index]
+        warnings.warn(
+            f"PL/Proxy function {label}: CONNECT {arg.name or f'${body.connect.index + 1}'} "
+            "takes the connect string from the caller, who then chooses the server, user and "
+            "libpq options the kernel connects to with its credentials (~/.pgpass, service "
+            "files, PGPASSWORD): never pass untrusted input to it",
+            ConnectArgumentWarning,
+            stacklevel=2,
+        )
     return fn
 
 
