@@ -21,7 +21,7 @@ from plproxy_magic.errors import CallError
 from plproxy_magic.function import ProxyFunction
 from plproxy_magic.pgtypes import INT_TYPES, TypeRef
 
-__all__ = ["bind_arguments", "fit", "normalize", "normalize_column", "signature"]
+__all__ = ["bind_arguments", "check_utf8", "fit", "normalize", "normalize_column", "signature"]
 
 _MISSING = object()
 
@@ -68,10 +68,36 @@ def fit(fn: ProxyFunction, args: Sequence[Any]) -> int:
     return score if score >= 0 else -1
 
 
+def check_utf8(value: Any) -> None:
+    """Refuse text PostgreSQL cannot receive: a lone surrogate has no UTF-8 form.
+
+    Such a ``str`` (JSON can carry one into a notebook) would otherwise fail deep inside
+    hashing or psycopg; this gives PostgreSQL's own error (22021) before any routing. Looks
+    into lists (arrays) without recursion. A NUL is valid UTF-8: the partition refuses it.
+    """
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    bad = v[exc.start : exc.end].encode("utf-8", "surrogatepass")
+                    codes = " ".join(f"0x{b:02x}" for b in bad)
+                    raise CallError(
+                        f'invalid byte sequence for encoding "UTF8": {codes}', sqlstate="22021"
+                    ) from None
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+
+
 def normalize(t: TypeRef, value: Any) -> Any:
     """Python value -> the value routing sees and psycopg sends (lists for arrays)."""
     if value is None or isinstance(value, TypedNull):
         return None
+    if isinstance(value, (str, list, tuple)):
+        check_utf8(value)
     if not t.array and t.name in ("json", "jsonb") and not isinstance(value, str):
         # Python objects go as JSON documents (a str is already JSON text).
         return (Jsonb if t.name == "jsonb" else Json)(value)
@@ -148,6 +174,7 @@ def normalize_column(t: TypeRef, column: Sequence[Any]) -> list[Any]:
                 raise CallError(f'value "{bad}" is out of range for type {kind}', sqlstate="22003")
             return values
         if t.name in _TEXT_TYPES and all(type(v) is str for v in present):
+            check_utf8("".join(present))  # one C-speed pass over the whole column
             return values
     out = []
     for v in values:

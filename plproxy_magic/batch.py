@@ -322,8 +322,14 @@ def run_select(session: Session, stmt: Any, params: Sequence[Any]) -> pd.DataFra
         inputs.limitCount = None
         inputs.limitOffset = None
 
-    def no_call(*_: Any) -> pd.DataFrame:  # the input rows contain no proxy call
-        raise AssertionError
+    def no_call(name: str, *_: Any) -> pd.DataFrame:
+        # The input rows are computed in-process, before any per-row call is made.
+        raise CallError(
+            f"per-row proxy calls in the select list cannot read rows from proxy function "
+            f"{name}() in FROM: run SELECT * FROM {name}(...) first and pass its column as a "
+            "list argument",
+            sqlstate="0A000",
+        )
 
     rows_df = outer.run_outer(inputs, "", params, no_call, session._is_proxy, require_call=False)
     data = rows_df.astype(object).where(rows_df.notna(), None)

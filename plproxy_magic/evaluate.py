@@ -23,6 +23,7 @@ import pglast
 from pglast import ast
 
 from plproxy_magic import hashing
+from plproxy_magic.calls import bit_string_text
 from plproxy_magic.errors import RoutingError, SqlError
 from plproxy_magic.pgtypes import INT_TYPES, typeref_from_ast
 from plproxy_magic.query import RemoteQuery
@@ -136,7 +137,8 @@ def _compile(node: Any, resolve: Resolver) -> Node:
         const: Any = (
             val.ival if isinstance(val, ast.Integer)
             else val.boolval if isinstance(val, ast.Boolean)
-            else val.sval if isinstance(val, (ast.String, ast.BitString))
+            else val.sval if isinstance(val, ast.String)
+            else bit_string_text(val.bsval) if isinstance(val, ast.BitString)
             else val.fval
         )  # fmt: skip
         return lambda v: const
@@ -166,6 +168,21 @@ def _compile(node: Any, resolve: Resolver) -> Node:
     raise _Unsupported(type(node).__name__)
 
 
+def _local_expression(stmt: Any) -> Any:
+    """The expression of a local query: ``select <expr>`` or ``select * from <func>(...)``.
+
+    Any other shape (a UNION, a JOIN, a subquery in FROM) is SQL the kernel does not
+    evaluate: :class:`_Unsupported`, so it goes to the SQL fallback or a clear error.
+    """
+    if isinstance(stmt, ast.SelectStmt) and stmt.targetList:
+        if not stmt.fromClause:
+            return stmt.targetList[0].val
+        first = stmt.fromClause[0]
+        if isinstance(first, ast.RangeFunction) and first.functions:
+            return first.functions[0][0]
+    raise _Unsupported("this local query")
+
+
 def _rows(value: Any) -> list[Any]:
     """A set-returning Python function may return any iterable; a scalar is one row."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
@@ -188,18 +205,21 @@ def compile_local(
     """
     try:
         stmt: Any = pglast.parse_sql(query.sql)[0].stmt
-    except pglast.parser.ParseError as exc:
+    except (pglast.parser.ParseError, UnicodeEncodeError) as exc:
         # PL/Proxy's proxy database would reject the local query the same way, per call.
-        message = str(exc.args[0]).split(", at index")[0]
+        message = (
+            str(exc.args[0]).split(", at index")[0]
+            if isinstance(exc, pglast.parser.ParseError)
+            else 'invalid byte sequence for encoding "UTF8"'
+        )
 
         def invalid(values: Sequence[Any]) -> list[Any]:
             raise SqlError(message, sqlstate="42601")
 
         return invalid
-    expr = stmt.fromClause[0].functions[0][0] if stmt.fromClause else stmt.targetList[0].val
     indexes = query.arg_indexes
     try:
-        node = _compile(expr, resolve)
+        node = _compile(_local_expression(stmt), resolve)
     except _Unsupported as exc:
         missing = exc.what
         if fallback is not None:
@@ -258,10 +278,9 @@ def compile_vector(query: RemoteQuery, resolve: Resolver) -> VectorEvaluator | N
     returns int64 hash values; None for any other expression (evaluate per row then).
     """
     try:
-        stmt: Any = pglast.parse_sql(query.sql)[0].stmt
-    except pglast.parser.ParseError:
+        expr = _local_expression(pglast.parse_sql(query.sql)[0].stmt)
+    except (pglast.parser.ParseError, UnicodeEncodeError, _Unsupported):
         return None
-    expr = stmt.fromClause[0].functions[0][0] if stmt.fromClause else stmt.targetList[0].val
     if not isinstance(expr, ast.FuncCall) or len(expr.args or ()) != 1:
         return None
     name = ".".join(n.sval for n in expr.funcname).lower()
