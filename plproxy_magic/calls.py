@@ -412,6 +412,8 @@ def parse_call(
     rf = stmt.fromClause[0]
     if len(rf.functions) != 1 or rf.ordinality or rf.lateral:
         return None
+    if rf.alias is not None and rf.alias.colnames:
+        return None  # AS t(a, b) renames the columns: the outer-SQL path does that
     fc = rf.functions[0][0]
     if not isinstance(fc, ast.FuncCall):
         return None

@@ -808,6 +808,12 @@ def test_hostile_names_are_quoted(hs: Session) -> None:
     }]  # fmt: skip
 
 
+def test_alias_column_lists_rename_with_hostile_names(hs: Session) -> None:
+    """``AS t(a, b)`` renames the columns, as in PostgreSQL (the plain call form ignored it)."""
+    got = hs.sql('SELECT * FROM hx_seen(\'y\') AS t("v; --", "q""")')
+    assert got.to_dict("records") == [{"v; --": "y", 'q"': DEFAULT_STATEMENT}]
+
+
 def test_hostile_cluster_names_are_refused_cleanly(hs: Session) -> None:
     hs.execute(
         "CREATE FUNCTION hx_nowhere(t text) RETURNS text AS $$ "
