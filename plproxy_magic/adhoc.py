@@ -1,14 +1,18 @@
 """Ad-hoc SQL on a cluster's partitions: ``%%plproxy --cluster NAME`` / ``Session.run``.
 
-Statements run in order on each selected partition, partitions in parallel. A single
-aggregate query run on several partitions is combined in two stages
-(:mod:`plproxy_magic.aggregate`); anything else returns the rows concatenated in partition
-order, or a per-partition status table for statements without rows.
+Statements run in order on each selected partition, partitions in parallel; several
+statements run as one transaction per partition (unless one of them cannot run inside a
+transaction block, like VACUUM, or manages transactions itself). A single aggregate query
+run on several partitions is combined in two stages (:mod:`plproxy_magic.aggregate`);
+anything else returns the rows concatenated in partition order, or a per-partition status
+table for statements without rows. ``atomic`` writes commit on every partition or none
+(:mod:`plproxy_magic.atomic`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -35,15 +39,22 @@ def run(
     run_on: str | int = "all",
     params: Sequence[Any] | None = None,
     partials: bool = False,
+    atomic: bool | None = None,
 ) -> pd.DataFrame:
     """:meth:`Session.run` (documented there)."""
     c = session.cluster(cluster)
     try:
         statements = [s for s in pglast.split(sql) if s.strip()]
+        outside = _outside_transaction(statements)
     except ParseError as exc:
         raise CallError(f"{exc.args[0]}", sqlstate="42601") from None
     if not statements:
         raise CallError("no SQL statement to run")
+    if atomic and outside:
+        raise CallError(
+            f"--atomic: {outside} cannot run inside a transaction, so it cannot be atomic",
+            sqlstate="25001",
+        )
     parts = _partitions(session, c, run_on)
     two_stage = None
     if len(statements) == 1 and len(parts) > 1:
@@ -55,12 +66,20 @@ def run(
     elif partials:
         raise CallError("--partials needs one aggregate query run on several partitions")
     with_params = [(s, params) for s in statements]
-    tasks = [_task(session, c, p, with_params) for p in parts]
+    if atomic is None:  # the cluster's option: atomic unless provably read-only
+        atomic = c.options.atomic and not outside and not _read_only(session, c, statements)
+    if atomic:  # on the primaries: a replica cannot prepare a transaction
+        tasks = [Task(p, c.partitions[p], with_params) for p in parts]
+    else:
+        tasks = [_task(session, c, p, with_params) for p in parts]
+    if len(statements) > 1 and not outside:
+        tasks = [replace(t, transaction=True) for t in tasks]
     results = session.executor.run(
         c.name,
         tasks,
         lifetime=c.options.connection_lifetime,
         timeout=c.options.query_timeout,
+        atomic=session.atomic_log if atomic else None,
     )
     if two_stage is not None:
         frames = to_frame(results, None, scalar=False, setof=True, partition_column="partition")
@@ -78,6 +97,48 @@ def run(
             "rows": pd.array([max(r.rowcount, 0) for r in results], dtype="Int64"),
         }
     )
+
+
+#: statements PostgreSQL refuses inside a transaction block, or that end transactions
+_OUTSIDE = {
+    "TransactionStmt": "a transaction statement (BEGIN, COMMIT...)",
+    "VacuumStmt": "VACUUM / ANALYZE",
+    "CreatedbStmt": "CREATE DATABASE",
+    "DropdbStmt": "DROP DATABASE",
+    "AlterSystemStmt": "ALTER SYSTEM",
+    "CreateTableSpaceStmt": "CREATE TABLESPACE",
+    "DropTableSpaceStmt": "DROP TABLESPACE",
+    "ClusterStmt": "CLUSTER",
+    "CallStmt": "CALL (a procedure may commit)",
+    "DoStmt": "DO (a block may commit)",
+    "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
+    "AlterSubscriptionStmt": "ALTER SUBSCRIPTION",
+    "DropSubscriptionStmt": "DROP SUBSCRIPTION",
+}
+
+
+def _outside_transaction(statements: Sequence[str]) -> str | None:
+    """What in ``statements`` must run outside a transaction block (None: nothing)."""
+    for text in statements:
+        for raw in pglast.parse_sql(text):
+            stmt = raw.stmt
+            name = type(stmt).__name__
+            if name in _OUTSIDE:
+                return _OUTSIDE[name]
+            if name in ("IndexStmt", "DropStmt") and getattr(stmt, "concurrent", False):
+                return "a CONCURRENTLY index statement"
+            if name == "ReindexStmt" and any(
+                getattr(p, "defname", "") == "concurrently"
+                for p in getattr(stmt, "params", None) or ()
+            ):
+                return "REINDEX CONCURRENTLY"
+    return None
+
+
+def _read_only(session: Session, c: Cluster, statements: Sequence[str]) -> bool:
+    from plproxy_magic.readonly import classify
+
+    return bool(classify(";\n".join(statements), session._volatile_names(c).__contains__))
 
 
 def _aggregate_names(session: Session, c: Cluster) -> frozenset[str]:

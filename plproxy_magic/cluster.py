@@ -64,6 +64,8 @@ class ClusterOptions:
     primary_reads_enabled: bool = True
     ban_time: int = 60
     max_replica_lag: int = 0
+    # writes on several partitions commit all or none (two-phase commit; ours, stripped too)
+    atomic: bool = False
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, object]) -> ClusterOptions:
@@ -80,7 +82,8 @@ class ClusterOptions:
                         f"default_user: Expect 'current_user' or 'session_user', got '{value}'"
                     )
                 values[k] = value
-            elif k in ("modular_mapping", "read_write_splitting", "primary_reads_enabled"):
+            elif k in ("modular_mapping", "read_write_splitting", "primary_reads_enabled",
+                       "atomic"):  # fmt: skip
                 values[k] = parse_bool(k, value)
             elif k == "load_balancing_mode":
                 if str(value).lower() not in ("random", "loc"):

@@ -30,7 +30,8 @@ class PooledConnection:
     """A psycopg connection with the facts the pool needs."""
 
     conn: psycopg.Connection[tuple[object, ...]]
-    key: tuple[str, str]
+    #: (cluster, connect string): not in the repr, a connect string may hold a password
+    key: tuple[str, str] = field(repr=False)
     opened: float = field(default_factory=time.monotonic)
     last_used: float = field(default_factory=time.monotonic)
     #: user types whose loaders are registered on this connection (OIDs are per database)

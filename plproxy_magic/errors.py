@@ -43,8 +43,14 @@ class PlProxyError(Exception):
     """Root of the tree.
 
     Attributes: ``message`` (the bare text), ``function`` (``public.f(1)`` or None),
-    ``partition`` (partition number or None), ``sqlstate`` (five characters).
+    ``partition`` (partition number or None), ``sqlstate`` (five characters). When one call
+    ran on several partitions, ``completed`` lists the partitions whose statements finished
+    (and committed) and ``cancelled`` those stopped after the failure (rolled back); a note
+    (``add_note``) says the same in words.
     """
+
+    completed: list[int] | None = None
+    cancelled: list[int] | None = None
 
     default_sqlstate = "XX000"
     #: PL/Proxy prefixes its own errors with ``PL/Proxy function <label>: ``
@@ -77,8 +83,10 @@ class PlProxyError(Exception):
         return self.message
 
     def _render_traceback_(self) -> list[str]:
-        # One short line in the notebook; IPython still sends an ``error`` message.
-        return [f"{type(self).__name__}: {self.headline()} (SQLSTATE {self.sqlstate})"]
+        # One short line in the notebook (plus the outcome of a fan-out, when there is one);
+        # IPython still sends an ``error`` message.
+        line = f"{type(self).__name__}: {self.headline()} (SQLSTATE {self.sqlstate})"
+        return [line, *getattr(self, "__notes__", ())]
 
     def headline(self) -> str:
         """The first line of the message: what a notebook shows."""

@@ -19,8 +19,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -35,6 +35,9 @@ from plproxy_magic.errors import (
 )
 from plproxy_magic.replicas import ReplicaBook
 
+if TYPE_CHECKING:
+    from plproxy_magic.atomic import AtomicLog
+
 __all__ = ["Executor", "PartResult", "Task"]
 
 
@@ -43,7 +46,8 @@ class Task:
     """The statements one connection runs: ``(sql, params)`` pairs, in order."""
 
     partition: int
-    connstr: str
+    #: not in the repr: a connect string may hold a password
+    connstr: str = field(repr=False)
     statements: Sequence[tuple[str, Sequence[Any] | None]]
     #: send every statement in one pipeline (one round trip) and keep each one's rows
     pipeline: bool = False
@@ -51,7 +55,9 @@ class Task:
     types: tuple[str, ...] = ()
     #: other servers for the same read (replicas, then the primary), tried in order when
     #: ``connstr`` fails before returning anything
-    fallbacks: tuple[str, ...] = ()
+    fallbacks: tuple[str, ...] = field(default=(), repr=False)
+    #: run the statements in one transaction (a partition applies all of them or none)
+    transaction: bool = False
 
 
 @dataclass
@@ -90,6 +96,64 @@ def remote_error(exc: psycopg.Error, dbname: str, partition: int) -> PlProxyErro
     if isinstance(exc, psycopg.OperationalError):
         return ConnectError(dbname, "PQconsumeInput", text, partition=partition)
     return PlProxyError(f"[{dbname}] {text}", partition=partition)
+
+
+#: seconds the other partitions of a fan-out get to finish after one failed
+FAIL_GRACE = 0.25
+
+
+def collect(
+    tasks: Sequence[Task], futures: Sequence[cf.Future[PartResult]], cancelled: bool
+) -> list[PartResult]:
+    """The results in task order, or the failure: one partition's error, else a FanOutError.
+
+    When some partitions failed, the error says which others completed (their statements
+    committed) and which were cancelled (theirs rolled back): ``.completed`` and
+    ``.cancelled`` hold the partition numbers, and a note says it in words.
+    """
+    results: list[PartResult] = []
+    errors: list[PlProxyError] = []
+    stopped: list[int] = []
+    for t, f in zip(tasks, futures, strict=True):
+        if f.cancelled():
+            stopped.append(t.partition)
+            continue
+        exc = f.exception()
+        if exc is None:
+            results.append(f.result())
+        elif cancelled and isinstance(exc, RemoteError) and exc.sqlstate == "57014":
+            stopped.append(t.partition)
+        elif isinstance(exc, PlProxyError):
+            exc.partition = t.partition
+            errors.append(exc)
+        else:
+            raise exc
+    if not errors:
+        if stopped:  # cancelled without a failure of their own: nothing to report but that
+            raise QueryTimeoutError("query cancelled")
+        return results
+    error = errors[0] if len(errors) == 1 else FanOutError(errors, len(tasks))
+    if len(tasks) > 1:
+        error.completed = [r.partition for r in results]
+        error.cancelled = stopped
+        error.add_note(outcome_note(error.completed, stopped))
+    raise error
+
+
+def outcome_note(completed: Sequence[int], cancelled: Sequence[int]) -> str:
+    """``completed on partitions 0, 1 (committed); cancelled on 3 (rolled back)``."""
+    parts = []
+    if completed:
+        parts.append(f"completed on {partition_list(completed)} (committed)")
+    if cancelled:
+        parts.append(f"cancelled on {partition_list(cancelled)} (rolled back)")
+    return "; ".join(parts) or "no other partition completed"
+
+
+def partition_list(partitions: Sequence[int]) -> str:
+    """``partition 2`` / ``partitions 0, 1, 3``."""
+    word = "partition" if len(partitions) == 1 else "partitions"
+    return f"{word} {', '.join(str(p) for p in partitions)}"
 
 
 class _Unreachable(Exception):
@@ -232,6 +296,10 @@ class Executor:
     @staticmethod
     def _run_statements(conn: psycopg.Connection[Any], task: Task, result: PartResult) -> None:
         """Statements one after another; the last result set is kept."""
+        if task.transaction:
+            with conn.transaction():
+                Executor._run_statements(conn, replace(task, transaction=False), result)
+            return
         with psycopg.RawCursor(conn) as cur:
             for sql, params in task.statements:
                 cur.execute(sql, params)
@@ -250,8 +318,12 @@ class Executor:
         lifetime: float = 0,
         timeout: float = 0,
         on_event: Event | None = None,
+        atomic: AtomicLog | None = None,
     ) -> list[PartResult]:
         """Run ``tasks`` in parallel; results in task order. Raises on any failure.
+
+        With ``atomic`` (the session's log of atomic transactions), tasks on several
+        partitions commit all or none (two-phase commit, :mod:`plproxy_magic.atomic`).
 
         ``on_event(partition, state, rows)`` is called from worker threads; when
         :attr:`progress` (a factory set by the notebook layer) gives a display, the
@@ -259,6 +331,9 @@ class Executor:
         """
         if not tasks:
             return []
+        if len(tasks) == 1 and atomic is not None:
+            tasks = [replace(tasks[0], transaction=True)]  # one partition: a plain transaction
+            atomic = None
         if len(tasks) == 1 and timeout <= 0:
             # psycopg cancels the query itself on KeyboardInterrupt in the waiting thread.
             return [self._run_one(cluster, tasks[0], lifetime, None, on_event)]
@@ -274,6 +349,11 @@ class Executor:
                     events(p, state, rows)
 
         try:
+            if atomic is not None:
+                from plproxy_magic.atomic import run_atomic
+
+                return run_atomic(self, cluster, tasks, atomic, lifetime=lifetime,
+                                  timeout=timeout, on_event=on_event, display=display)  # fmt: skip
             return self._fan_out(cluster, tasks, lifetime, timeout, on_event, display)
         finally:
             if display is not None:
@@ -294,39 +374,49 @@ class Executor:
             pool.submit(self._run_one, cluster, t, lifetime, active, on_event) for t in tasks
         ]
         deadline = time.monotonic() + timeout if timeout > 0 else None
+        cancelled = self.wait(futures, active, deadline=deadline, display=display)
+        return collect(tasks, futures, cancelled)
+
+    def wait(
+        self,
+        futures: Sequence[cf.Future[Any]],
+        active: dict[int, PooledConnection],
+        *,
+        deadline: float | None = None,
+        display: Any = None,
+    ) -> bool:
+        """Wait for ``futures``; True when the rest were cancelled after a failure.
+
+        A failed partition cancels the others' queries after :data:`FAIL_GRACE` seconds
+        (as PL/Proxy does on a remote error): a fan-out whose server died fails at once
+        instead of waiting for the slowest partition, while partitions failing together
+        are all reported. ``deadline`` (``query_timeout``) and ``KeyboardInterrupt`` cancel
+        everything outstanding.
+        """
+        failed_at: float | None = None
         try:
             while True:
-                remaining = None if deadline is None else deadline - time.monotonic()
+                now = time.monotonic()
+                remaining = None if deadline is None else deadline - now
                 if remaining is not None and remaining <= 0:
                     self._cancel(active, futures)
                     raise QueryTimeoutError("query timeout")
+                done, pending = cf.wait(futures, timeout=0)
+                if failed_at is None and any(f.exception() is not None for f in done):
+                    failed_at = now
+                if not pending:
+                    return False
+                if failed_at is not None and now - failed_at >= FAIL_GRACE:
+                    self._cancel(active, futures)
+                    return True
                 # Short waits keep the calling thread responsive to KeyboardInterrupt.
-                step = 0.1 if remaining is None else min(0.1, remaining)
-                _, pending = cf.wait(futures, timeout=step)
+                step = 0.05 if remaining is None else min(0.05, remaining)
+                cf.wait(futures, timeout=step, return_when=cf.FIRST_EXCEPTION)
                 if display is not None:
                     display.poll()
-                if not pending:
-                    break
         except KeyboardInterrupt:
             self._cancel(active, futures)
             raise
-
-        results: list[PartResult] = []
-        errors: list[PlProxyError] = []
-        for t, f in zip(tasks, futures, strict=True):
-            exc = f.exception()
-            if exc is None:
-                results.append(f.result())
-            elif isinstance(exc, PlProxyError):
-                exc.partition = t.partition
-                errors.append(exc)
-            else:
-                raise exc
-        if len(errors) == 1:
-            raise errors[0]
-        if errors:
-            raise FanOutError(errors, len(tasks))
-        return results
 
     @staticmethod
     def _cancel(active: dict[int, PooledConnection], futures: Sequence[cf.Future[Any]]) -> None:

@@ -82,6 +82,11 @@ def _cluster_parser() -> _Parser:
     st = sub.add_parser("stats", help="database size and table rows per partition")
     st.add_argument("name")
     st.add_argument("tables", nargs="*")
+    rc = sub.add_parser("recover", help="resolve prepared transactions atomic writes left")
+    rc.add_argument("name")
+    rc.add_argument("--dry-run", action="store_true", help="list them, resolve nothing")
+    rc.add_argument("--older-than", type=float, default=60.0, metavar="SECONDS",
+                    help="others' transactions only once this old (default 60)")  # fmt: skip
     return p
 
 
@@ -90,6 +95,8 @@ def _plproxy_parser() -> _Parser:
     p.add_argument("--cluster", help="run the cell's SQL on this cluster's partitions")
     p.add_argument("--run-on", default="all", help="all, any or a partition number")
     p.add_argument("--partials", action="store_true", help="per-partition partial aggregates")
+    p.add_argument("--atomic", action="store_true", default=None,
+                   help="commit on every partition or none (two-phase commit)")  # fmt: skip
     p.add_argument("--persist", metavar="TABLE", help="store the result in a jupysql database")
     p.add_argument("--conn", metavar="ALIAS", help="the jupysql connection for --persist")
     return p
@@ -227,6 +234,7 @@ class PlProxyMagic(Magics):
         %cluster add NAME --section S [--section S ...] [--dsn-file PATH]   connections.ini
         %cluster list | show NAME | drop NAME | ping NAME
         %cluster stats NAME [TABLE ...]   sizes and row counts per partition, with bars
+        %cluster recover NAME [--dry-run] [--older-than S]   resolve what --atomic left prepared
         %cluster attach PROXY_DSN   import clusters and functions from a real proxy db
         %%cluster     CREATE SERVER ... FOREIGN DATA WRAPPER plproxy OPTIONS (...);
                       CREATE USER MAPPING ...; GRANT USAGE ON FOREIGN SERVER ...
@@ -298,6 +306,9 @@ class PlProxyMagic(Magics):
     def _cluster_stats(self, args: argparse.Namespace) -> Any:
         return self.session.stats(args.name, args.tables)
 
+    def _cluster_recover(self, args: argparse.Namespace) -> pd.DataFrame:
+        return self.session.recover(args.name, older_than=args.older_than, dry_run=args.dry_run)
+
     def _cluster_drop(self, args: argparse.Namespace) -> None:
         self.session.drop_cluster(args.name)
         if self.feedback:
@@ -313,7 +324,8 @@ class PlProxyMagic(Magics):
         %plproxy SELECT * FROM f(...)
         %plproxy explain SELECT * FROM f(...)      where it would go, without running it
         %plproxy deploy --to PROXY_DSN [--dry-run] [FUNC ...]   install on a real proxy db
-        %%plproxy --cluster NAME [--run-on all|any|N] [--partials]   SQL on the partitions
+        %%plproxy --cluster NAME [--run-on all|any|N] [--partials] [--atomic]
+                                   SQL on the partitions (--atomic: all commit or none)
         %%plproxy ... --persist TABLE [--conn ALIAS]   also store the result for %sql
         """
         return self._guard(lambda: self._plproxy(line, cell))
@@ -348,7 +360,8 @@ class PlProxyMagic(Magics):
             if self.displaycon:
                 n = len(self.session.cluster(opts.cluster).partitions)
                 print(f"Running on {opts.cluster} ({n} partitions, run on {opts.run_on})")
-            result = self.session.run(opts.cluster, sql, run_on=opts.run_on, partials=opts.partials)
+            result = self.session.run(opts.cluster, sql, run_on=opts.run_on,
+                                      partials=opts.partials, atomic=opts.atomic)  # fmt: skip
         else:
             from plproxy_magic.calls import bind_variables
 

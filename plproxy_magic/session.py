@@ -29,6 +29,7 @@ from pglast import ast
 from plproxy_magic import calls as _calls
 from plproxy_magic import interop, sqlmed
 from plproxy_magic.arguments import bind_arguments, fit, signature
+from plproxy_magic.atomic import AtomicLog
 from plproxy_magic.catalog import resolve_function, result_types
 from plproxy_magic.cluster import Cluster
 from plproxy_magic.connections import ConnectionPool
@@ -225,6 +226,8 @@ class Session:
         self._listeners: list[Callable[[str, ProxyCallable], None]] = []
         self._lock = threading.RLock()
         self._rng = random.Random()
+        #: atomic (two-phase) transactions made by this session, for recovery
+        self.atomic_log = AtomicLog()
         #: the functions the last :meth:`execute` defined, in order
         self.last_defined: list[ProxyFunction] = []
         #: when a list, every call appends where it went (``feedback >= 2`` in the magics)
@@ -830,6 +833,15 @@ class Session:
             return f"replica (remote function is {kind})"
         return "primary (remote function is VOLATILE or unknown)"
 
+    def _reads_only(self, fn: ProxyFunction, cluster: Cluster) -> bool:
+        """Whether calls of ``fn`` provably only read (no need for an atomic commit)."""
+        override = self._read_overrides.get(fn.name.lower())
+        if override is not None:
+            return override
+        if fn.body.select is not None:
+            return bool(classify(remote_query(fn).sql, self._volatile_names(cluster).__contains__))
+        return self._remote_volatility(fn, cluster) in ("s", "i")
+
     def _catalog_query(self, cluster: Cluster, sql: str, params: Sequence[Any]) -> list[Any]:
         with self.pool.connection(cluster.name, cluster.partitions[0]) as pc:
             try:
@@ -887,11 +899,18 @@ class Session:
             rows: list[tuple[Any, ...]] = [] if fn.setof else [(None,) * len(prep.columns)]
             return frame(prep.columns, rows)
         opts = prep.cluster.options
+        atomic = (
+            opts.atomic
+            and len(prep.tasks) > 1
+            and not prep.decision.startswith("replica")
+            and not self._reads_only(fn, prep.cluster)
+        )
         results: list[PartResult] = self.executor.run(
             prep.cluster.name,
             prep.tasks,
             lifetime=opts.connection_lifetime,
             timeout=opts.query_timeout,
+            atomic=self.atomic_log if atomic else None,
         )
         df = to_frame(
             results,
@@ -934,13 +953,22 @@ class Session:
         run_on: str | int = "all",
         params: Sequence[Any] | None = None,
         partials: bool = False,
+        atomic: bool | None = None,
     ) -> pd.DataFrame:
         """Run ``sql`` (one or more statements) on the partitions of ``cluster``.
 
         ``run_on``: ``"all"``, ``"any"`` or a partition number. Statements run in order on
-        each partition, partitions in parallel. The result: the last statement's rows
-        concatenated in partition order if it returns rows, else a per-partition status
-        table (``partition``, ``database``, ``status``, ``rows``).
+        each partition, partitions in parallel; several statements are one transaction per
+        partition (unless one cannot run in a transaction block, like VACUUM). The result:
+        the last statement's rows concatenated in partition order if it returns rows, else
+        a per-partition status table (``partition``, ``database``, ``status``, ``rows``).
+        When a partition fails, the error's ``completed`` / ``cancelled`` say which
+        partitions committed and which were rolled back.
+
+        ``atomic=True`` commits on every partition or on none (two-phase commit; the
+        servers need ``max_prepared_transactions`` > 0); ``None`` follows the cluster's
+        ``atomic`` option for statements that are not provably read-only. What a failure
+        leaves prepared is resolved by :meth:`recover`.
 
         A single aggregate query on several partitions is combined in two stages
         (:mod:`plproxy_magic.aggregate`): the answer one database holding every partition's
@@ -948,7 +976,25 @@ class Session:
         """
         from plproxy_magic import adhoc
 
-        return adhoc.run(self, cluster, sql, run_on=run_on, params=params, partials=partials)
+        return adhoc.run(
+            self, cluster, sql, run_on=run_on, params=params, partials=partials, atomic=atomic
+        )
+
+    def recover(
+        self, cluster: str, *, older_than: float = 60.0, dry_run: bool = False
+    ) -> pd.DataFrame:
+        """List and resolve the prepared transactions atomic writes left on ``cluster``.
+
+        Each is committed when its coordinator partition committed, else rolled back, so
+        every partition ends with the same outcome. This session's own leftovers are
+        resolved at once; other sessions' once ``older_than`` seconds old. ``dry_run``
+        only lists them. One row per prepared transaction (see
+        :func:`plproxy_magic.atomic.recover`).
+        """
+        from plproxy_magic.atomic import recover
+
+        c = self.cluster(cluster)
+        return recover(self.executor, c, self.atomic_log, older_than=older_than, dry_run=dry_run)
 
     # -- lifecycle --------------------------------------------------------------------------
 

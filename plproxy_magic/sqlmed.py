@@ -52,10 +52,10 @@ SERVER_OPTIONS = frozenset(
 
 _PART = re.compile(r"^(?:p|partition_)([0-9]*)$")
 
-#: Options of our own (read replicas; PL/Proxy has none): accepted here, stripped by deploy.
-REPLICA_OPTIONS = frozenset(
+#: Options of our own (read replicas, atomic writes; PL/Proxy has none): stripped by deploy.
+OUR_OPTIONS = frozenset(
     {"read_write_splitting", "load_balancing_mode", "primary_reads_enabled", "ban_time",
-     "max_replica_lag"}
+     "max_replica_lag", "atomic"}
 )  # fmt: skip
 #: ``replica_<partition>`` / ``replica_<partition>_<k>``: a replica's connect string
 _REPLICA = re.compile(r"^replica_([0-9]+)(?:_([0-9]+))?$")
@@ -63,7 +63,7 @@ _REPLICA = re.compile(r"^replica_([0-9]+)(?:_([0-9]+))?$")
 
 def ours(key: str) -> bool:
     """Whether ``key`` is one of plproxy_magic's own options (not PL/Proxy's)."""
-    return key in REPLICA_OPTIONS or _REPLICA.match(key) is not None
+    return key in OUR_OPTIONS or _REPLICA.match(key) is not None
 
 
 def _part_number(key: str) -> int | None:

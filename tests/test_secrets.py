@@ -693,11 +693,6 @@ def test_usage_errors_echo_no_password(kernel: Kernel) -> None:
     kernel.seen.assert_clean()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Task (execute.py) and PooledConnection (connections.py) show their connect "
-    "strings in their dataclass reprs; patch in the issue 9 secrets report",
-)
 def test_internal_reprs(kernel: Kernel, secure: Secure) -> None:
     from plproxy_magic.execute import Task
 

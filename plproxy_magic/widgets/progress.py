@@ -67,7 +67,8 @@ class Progress:
     def label(self, partition: int) -> str:
         db = dict(self.parts).get(partition, "")
         state, rows = self.state[partition]
-        text = {"waiting": "waiting", "running": "running", "failed": "failed"}.get(state)
+        text = {"waiting": "waiting", "running": "running", "failed": "failed",
+                "prepared": "prepared", "committed": "committed"}.get(state)  # fmt: skip
         if text is None:
             text = f"done, {rows} row{'s' * (rows != 1)}"
         return f"p{partition} [{db}]: {text}"
@@ -104,7 +105,7 @@ class WidgetProgress(Progress):
 
     def update(self, partition: int) -> None:
         self._rows[partition].value = self.label(partition)
-        self._bar.value = sum(1 for s, _ in self.state.values() if s in ("done", "failed"))
+        self._bar.value = sum(1 for s, _ in self.state.values() if s not in ("waiting", "running"))
         if any(s == "failed" for s, _ in self.state.values()):
             self._bar.bar_style = "danger"
         elif self._bar.value == len(self.parts):
