@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from pglast.enums import FunctionParameterMode
@@ -52,7 +53,11 @@ class Param:
 
 @dataclass(frozen=True)
 class ProxyFunction:
-    """A compiled proxy function: signature, return shape and parsed body."""
+    """A compiled proxy function: signature, return shape and parsed body.
+
+    Derived facts (``args``, ``kind``, ``label``...) are computed once per definition: they
+    are read on every call.
+    """
 
     schema: str
     name: str
@@ -65,17 +70,17 @@ class ProxyFunction:
     #: columns of a named composite / table row return type, from the partition catalog
     rowtype: tuple[Param, ...] | None = None
 
-    @property
+    @cached_property
     def args(self) -> tuple[Param, ...]:
         """The IN/INOUT parameters: PL/Proxy's "arguments" (``$n`` counts only these)."""
         return tuple(p for p in self.params if p.mode in ("in", "inout"))
 
-    @property
+    @cached_property
     def out_columns(self) -> tuple[Param, ...]:
         """OUT/INOUT/TABLE columns, which make the result composite."""
         return tuple(p for p in self.params if p.mode in ("out", "inout", "table"))
 
-    @property
+    @cached_property
     def kind(self) -> Kind:
         """``composite`` (OUT/TABLE columns), ``record`` (dynamic), ``void`` or ``scalar``."""
         if self.rowtype is not None:
@@ -89,12 +94,12 @@ class ProxyFunction:
             return "void"
         return "scalar"
 
-    @property
+    @cached_property
     def result_columns(self) -> tuple[Param, ...]:
         """The columns of a composite result (OUT/TABLE columns or the row type's)."""
         return self.rowtype if self.rowtype is not None else self.out_columns
 
-    @property
+    @cached_property
     def user_types(self) -> tuple[TypeRef, ...]:
         """Types to look up in a partition catalog: neither built in nor schema-qualified
         built-ins, plus a non-built-in return type (it may be a composite row type)."""
@@ -105,29 +110,29 @@ class ProxyFunction:
                 seen.setdefault(t.element, None)
         return tuple(seen)
 
-    @property
+    @cached_property
     def result_type(self) -> TypeRef:
         """The scalar result type (the single OUT column's type when there is one)."""
         outs = self.out_columns
         return outs[0].type if len(outs) == 1 else self.rettype
 
-    @property
+    @cached_property
     def result_name(self) -> str:
         """Column name of a scalar result: the OUT parameter's name, else the function's."""
         outs = self.out_columns
         return (outs[0].name or self.name) if len(outs) == 1 else self.name
 
-    @property
+    @cached_property
     def label(self) -> str:
         """``public.f(1)``: how PL/Proxy names the function in every message."""
         return f"{quote_ident(self.schema)}.{quote_ident(self.name)}({len(self.args)})"
 
-    @property
+    @cached_property
     def qualified_name(self) -> str:
         """``quote_ident(schema).quote_ident(name)``, the default remote function name."""
         return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
 
-    @property
+    @cached_property
     def min_args(self) -> int:
         """IN/INOUT arguments without a default: the fewest a call may pass."""
         args = self.args

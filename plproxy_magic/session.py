@@ -40,6 +40,7 @@ from plproxy_magic.evaluate import (
     SqlFallback,
     VectorEvaluator,
     compile_local,
+    compile_scalar_hash,
     compile_vector,
 )
 from plproxy_magic.execute import Executor, PartResult, Task, remote_error
@@ -228,6 +229,8 @@ class Session:
         self._rng = random.Random()
         #: atomic (two-phase) transactions made by this session, for recovery
         self.atomic_log = AtomicLog()
+        #: parsed scripts that are only proxy calls, by their text (see :meth:`execute`)
+        self._call_scripts: dict[str, list[tuple[Any, str]]] = {}
         #: the functions the last :meth:`execute` defined, in order
         self.last_defined: list[ProxyFunction] = []
         #: when a list, every call appends where it went (``feedback >= 2`` in the magics)
@@ -463,7 +466,8 @@ class Session:
 
         Everything is parsed first, so a syntax error anywhere runs nothing.
         """
-        stmts = _calls.parse_statements(sql)
+        cached = self._call_scripts.get(sql)
+        stmts = cached if cached is not None else _calls.parse_statements(sql)
         plan: list[tuple[str, Any, str]] = []
         pending: set[str] = set()  # functions this script defines before calling them
 
@@ -509,6 +513,12 @@ class Session:
                         sqlstate="0A000",
                     )
                 plan.append(("call", call, text))
+        if cached is None and plan and all(kind == "call" for kind, _, _ in plan):
+            # Calls only read their syntax trees, so a script of calls is parsed once:
+            # a notebook loop calling s.sql("SELECT * FROM f($1)", [k]) skips pglast.
+            if len(self._call_scripts) >= 256:
+                self._call_scripts.clear()
+            self._call_scripts[sql] = stmts
         result: pd.DataFrame | None = None
         self.last_defined = [item for kind, item, _ in plan if kind == "define"]
         for kind, item, _ in plan:
@@ -620,8 +630,12 @@ class Session:
             return None
 
         vector = None
-        if isinstance(body.run_on, FuncCall) and not split:
-            vector = compile_vector(local_query(body.run_on.sql, "select * from ", types), resolve)
+        hash_eval = local(body.run_on, "select * from ")
+        if isinstance(body.run_on, FuncCall) and hash_eval is not None:
+            query = local_query(body.run_on.sql, "select * from ", types)
+            hash_eval = compile_scalar_hash(query, resolve, hash_eval) or hash_eval
+            if not split:
+                vector = compile_vector(query, resolve)
         bad_arg = False
         if isinstance(body.run_on, ArgRef):
             t = types[body.run_on.index]
@@ -630,7 +644,7 @@ class Session:
         plan = _Plan(
             fn,
             None if fn.kind == "record" and body.select is None else remote_query(fn),
-            local(body.run_on, "select * from "),
+            hash_eval,
             vector,
             local(body.cluster, "select "),
             local(body.connect, "select * from "),
