@@ -99,15 +99,19 @@ class ConnectionPool:
 
     def _open(self, key: tuple[str, str]) -> PooledConnection:
         connstr = key[1]
+        failure: ConnectError | None = None
         try:
             conn = psycopg.connect(connstr, autocommit=True)
         except psycopg.OperationalError as exc:
-            text = str(exc)
             # psycopg says "connection failed: ..."; libpq (and PL/Proxy) do not.
-            text = text.removeprefix("connection failed: ")
-            raise ConnectError(dbname_of(connstr), "PQconnectPoll", mask(text)) from None
+            text = str(exc).removeprefix("connection failed: ")
+            failure = ConnectError(dbname_of(connstr), "PQconnectPoll", mask(text))
         except psycopg.ProgrammingError as exc:  # malformed connect string
-            raise ConnectError("(null)", "PQconnectStart", mask(str(exc))) from None
+            failure = ConnectError("(null)", "PQconnectStart", mask(str(exc)))
+        if failure is not None:
+            # Raised outside the except block: psycopg's error (whose connection info holds
+            # the password) must not ride along as __context__.
+            raise failure
         if conn.info.encoding != "utf-8":
             # PL/Proxy syncs client_encoding to the proxy database's encoding; the kernel's
             # is UTF-8 (it is what hashtext() hashes), so every partition talks UTF-8.
