@@ -94,7 +94,7 @@ def test_query_timeout_fires_while_the_remote_side_is_silent(shards: Sandbox) ->
         t0 = time.monotonic()
         with pytest.raises(QueryTimeoutError) as e:
             s.sql("SELECT * FROM cn_sleep(20)")
-        assert time.monotonic() - t0 < 2.5  # PL/Proxy would wait the full 20 s
+        assert time.monotonic() - t0 < 2.0  # timeout + 1 s; PL/Proxy would wait the full 20 s
         assert str(e.value) == "PL/Proxy function public.cn_sleep(1): query timeout"
         # the remote queries were cancelled and the connections are usable at once
         assert s.sql("SELECT * FROM cn_sleep(0)")["cn_sleep"].tolist() == [1, 1, 1, 1]
