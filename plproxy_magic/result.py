@@ -2,9 +2,7 @@
 
 Rows are concatenated in first-tag order (never completion order). Columns are mapped to the
 function's result columns by exact, case-sensitive name; a scalar result takes the single
-remote column whatever its name. Dtypes lose nothing: nullable integers and booleans,
-NA-aware strings, exact ``Decimal`` numerics, tz-aware timestamps, ``bytes``, lists for arrays
-and dicts for json.
+remote column whatever its name. Dtypes lose nothing (:mod:`plproxy_magic.columns`).
 """
 
 from __future__ import annotations
@@ -14,59 +12,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from psycopg.postgres import types as pg_types
 
+from plproxy_magic.columns import column
 from plproxy_magic.errors import PlProxyError, RowCountError
 from plproxy_magic.execute import PartResult
 
 __all__ = ["frame", "to_frame"]
 
-
-def _oid(name: str) -> int:
-    info = pg_types.get(name)
-    assert info is not None
-    return int(info.oid)
-
-
-_INTS = {_oid("int2"): np.int16, _oid("int4"): np.int32, _oid("int8"): np.int64,
-         _oid("oid"): np.int64}  # fmt: skip
-_FLOATS = {_oid("float4"): np.float32, _oid("float8"): np.float64}
-_BOOL = _oid("bool")
-_TEXTS = {_oid("text"), _oid("varchar"), _oid("bpchar"), _oid("name")}
-_STRING = pd.StringDtype()
-_TIMESTAMPTZ = _oid("timestamptz")
-_TIMESTAMP = _oid("timestamp")
-
-
-def _masked(values: list[Any], np_type: Any, fill: Any) -> tuple[np.ndarray, np.ndarray]:
-    mask = np.array([v is None for v in values], dtype=bool)
-    if mask.any():
-        values = [fill if v is None else v for v in values]
-    return np.array(values, dtype=np_type), mask
-
-
-def _column(values: list[Any], oid: int | None) -> Any:
-    """A pandas array for one column of Python values.
-
-    Arrays are built directly (no dtype-string parsing, no inference): a one-row result is
-    on the hot path of every routed call.
-    """
-    if oid in _INTS:
-        data, mask = _masked(values, _INTS[oid], 0)
-        return pd.arrays.IntegerArray(data, mask)
-    if oid in _FLOATS:
-        # Keep NaN a value: only SQL NULL is missing.
-        data, mask = _masked(values, _FLOATS[oid], 0.0)
-        return pd.arrays.FloatingArray(data, mask)
-    if oid in _TEXTS:
-        return pd.arrays.StringArray._from_sequence(values, dtype=_STRING)  # type: ignore[attr-defined]
-    if oid == _BOOL:
-        data, mask = _masked(values, bool, False)
-        return pd.arrays.BooleanArray(data, mask)
-    if oid in (_TIMESTAMPTZ, _TIMESTAMP) and values:
-        return pd.array(pd.to_datetime(pd.Series(values, dtype=object), utc=oid == _TIMESTAMPTZ))
-    # numeric stays Decimal, json dict/list, arrays list, bytea bytes: exact objects.
-    return pd.array(values, dtype=object)
+#: up to this many rows, ``zip(*rows)`` is the fastest transpose; beyond, it is the slowest
+#: (one iterator per row): one list comprehension per column instead
+_ZIP_ROWS = 32
 
 
 def _from_arrays(arrays: list[Any], columns: list[str], n: int) -> pd.DataFrame:
@@ -79,6 +34,24 @@ def _from_arrays(arrays: list[Any], columns: list[str], n: int) -> pd.DataFrame:
         return pd.DataFrame(dict(zip(columns, arrays, strict=True)), columns=columns)
 
 
+def _assemble(
+    names: list[str],
+    arrays: list[Any],
+    n: int,
+    tags: np.ndarray | None,
+    partition_column: str | None,
+) -> pd.DataFrame:
+    if len(set(names)) != len(names):  # duplicate names: the dict path keeps them apart
+        df = pd.DataFrame({i: a for i, a in enumerate(arrays)})
+        df.columns = pd.Index(names)
+    else:
+        df = _from_arrays(arrays, names, n)
+    if partition_column is not None and tags is not None:
+        tag_array = pd.arrays.IntegerArray(tags, np.zeros(len(tags), dtype=bool))
+        df.insert(0, partition_column, pd.Series(tag_array, index=df.index))
+    return df
+
+
 def frame(
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
@@ -87,22 +60,33 @@ def frame(
     partition_column: str | None = None,
 ) -> pd.DataFrame:
     """Build a DataFrame column by column with lossless dtypes."""
-    cols = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
-    arrays = []
-    for i in range(len(columns)):
-        oid = type_oids[i] if type_oids is not None else None
-        arrays.append(_column(list(cols[i]), oid))
-    names = list(columns)
-    if len(set(names)) != len(names):  # duplicate names: the dict path keeps them apart
-        df = pd.DataFrame({i: a for i, a in enumerate(arrays)})
-        df.columns = pd.Index(names)
+    width = len(columns)
+    if len(rows) <= _ZIP_ROWS:
+        cols: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+        values = [list(cols[i]) for i in range(width)]
     else:
-        df = _from_arrays(arrays, names, len(rows))
+        values = [[r[i] for r in rows] for i in range(width)]
+    arrays = [column(values[i], type_oids[i] if type_oids is not None else None)
+              for i in range(width)]  # fmt: skip
+    tags = None
     if partition_column is not None and partitions is not None:
-        tags = np.array(list(partitions), dtype=np.int32)
-        column = pd.arrays.IntegerArray(tags, np.zeros(len(tags), dtype=bool))
-        df.insert(0, partition_column, pd.Series(column, index=df.index))
-    return df
+        tags = np.array(partitions, dtype=np.int32)
+    return _assemble(list(columns), arrays, len(rows), tags, partition_column)
+
+
+def _layout(
+    r: PartResult, names: list[str] | None, scalar: bool
+) -> tuple[list[str] | None, list[int] | None]:
+    """The local column names and, when not simply all in order, their remote positions."""
+    remote = r.columns or []
+    if scalar:
+        if len(remote) != 1:
+            raise PlProxyError("single field function but got record", partition=r.partition)
+        return names, None
+    if names is None:
+        return remote, None
+    idx = _map_columns(names, remote, r.partition)
+    return names, None if idx == list(range(len(remote))) else idx
 
 
 def to_frame(
@@ -123,22 +107,11 @@ def to_frame(
     parts: list[int] = []
     oids: list[int | None] | None = None
     for r in results:
-        remote = r.columns or []
-        if scalar:
-            if len(remote) != 1:
-                raise PlProxyError("single field function but got record", partition=r.partition)
-            picked = r.rows
-            roids = r.type_oids
-        elif names is None:
-            names = remote
-            picked, roids = r.rows, r.type_oids
-        else:
-            idx = _map_columns(names, remote, r.partition)
-            picked = (
-                [tuple(row[i] for i in idx) for row in r.rows]
-                if idx != list(range(len(remote)))
-                else r.rows
-            )
+        names, idx = _layout(r, names, scalar)
+        picked = r.rows
+        roids: Sequence[int | None] | None = r.type_oids
+        if idx is not None:
+            picked = [tuple(row[i] for i in idx) for row in picked]
             roids = [r.type_oids[i] for i in idx] if r.type_oids else None
         if oids is None and roids is not None:
             oids = list(roids)
@@ -146,9 +119,7 @@ def to_frame(
         parts.extend([r.partition] * len(picked))
     if not setof and len(rows) != 1:
         raise RowCountError(len(rows))
-    if names is None:
-        names = []
-    return frame(names, rows, oids, parts, partition_column)
+    return frame(names or [], rows, oids, parts, partition_column)
 
 
 def _map_columns(names: Sequence[str], remote: Sequence[str], partition: int) -> list[int]:
