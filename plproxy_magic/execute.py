@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from plproxy_magic import chunked
+from plproxy_magic.columns import Chunks
 from plproxy_magic.connections import ConnectionPool, PooledConnection
 from plproxy_magic.conninfo import dbname_of
 from plproxy_magic.errors import (
@@ -62,20 +64,45 @@ class Task:
 
 @dataclass
 class PartResult:
-    """What one partition returned (the last statement with a result set wins)."""
+    """What one partition returned (the last statement with a result set wins).
+
+    A small result set is kept as row tuples; a large one fetched in a fan-out comes as
+    :attr:`chunks`, its columns built while it arrived (:meth:`rows` then rebuilds the rows
+    when asked, which costs what the columns saved).
+    """
 
     partition: int
     dbname: str = ""
     columns: list[str] | None = None
     type_oids: list[int] | None = None
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
     status: str = ""
     rowcount: int = -1
     #: with ``Task.pipeline``: the rows of each statement, in order
     batches: list[list[tuple[Any, ...]]] = field(default_factory=list)
+    #: a result set of more than one chunk (:data:`CHUNK_ROWS`), as columns
+    chunks: Chunks | None = None
+    _rows: list[tuple[Any, ...]] = field(default_factory=list, repr=False)
+
+    @property
+    def rows(self) -> list[tuple[Any, ...]]:
+        """The result set's rows, as tuples."""
+        return self._rows if self.chunks is None else self.chunks.rows()
+
+    @rows.setter
+    def rows(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows, self.chunks = rows, None
+
+    @property
+    def nrows(self) -> int:
+        """How many rows the result set has (without building them)."""
+        return len(self._rows) if self.chunks is None else len(self.chunks)
 
 
 Event = Callable[[int, str, int], None]
+
+#: rows per chunk when a fan-out fetches a result set (:mod:`plproxy_magic.chunked`): the
+#: rows of one chunk are alive at a time, not those of the whole result
+CHUNK_ROWS = 20_000
 
 
 def remote_error(exc: psycopg.Error, dbname: str, partition: int) -> PlProxyError:
@@ -175,6 +202,8 @@ class Executor:
         #: load and health of replicas, for reads with fallbacks
         self.replicas = ReplicaBook()
         self.ban_time = 60.0
+        #: a fan-out fetches result sets this many rows at a time (0: all at once)
+        self.chunk_rows = CHUNK_ROWS
         self._threads: cf.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -200,6 +229,7 @@ class Executor:
         lifetime: float,
         active: dict[int, PooledConnection] | None,
         on_event: Event | None,
+        chunk_rows: int = 0,
     ) -> PartResult:
         candidates = (task.connstr, *task.fallbacks)
         for i, connstr in enumerate(candidates):
@@ -209,7 +239,9 @@ class Executor:
                 if book is not None:
                     book.begin(connstr)
                 try:
-                    return self._run_on(cluster, task, connstr, lifetime, active, on_event)
+                    return self._run_on(
+                        cluster, task, connstr, lifetime, active, on_event, chunk_rows
+                    )
                 finally:
                     if book is not None:
                         book.end(connstr)
@@ -221,7 +253,9 @@ class Executor:
                 if isinstance(exc, _Unreachable) and exc.error.sqlstate == "25006":
                     # The replica refused a write (the read-only verdict was stale): the
                     # statement did nothing there, so the primary runs it. No ban.
-                    return self._run_on(cluster, task, candidates[-1], lifetime, active, on_event)
+                    return self._run_on(
+                        cluster, task, candidates[-1], lifetime, active, on_event, chunk_rows
+                    )
                 # a read that failed on a replica before any row: ban it, try the next
                 book.ban(connstr, self.ban_time, str(exc))
         raise AssertionError("unreachable")
@@ -234,6 +268,7 @@ class Executor:
         lifetime: float,
         active: dict[int, PooledConnection] | None,
         on_event: Event | None,
+        chunk_rows: int = 0,
     ) -> PartResult:
         result = PartResult(task.partition)
         try:
@@ -253,9 +288,9 @@ class Executor:
             if task.pipeline:
                 self._run_pipeline(pc.conn, task, result)
             else:
-                self._run_statements(pc.conn, task, result)
+                self._run_statements(pc.conn, task, result, chunk_rows)
             if on_event:
-                on_event(task.partition, "done", len(result.rows))
+                on_event(task.partition, "done", result.nrows)
             return result
         except psycopg.Error as exc:
             if on_event:
@@ -277,11 +312,15 @@ class Executor:
         cursors: list[psycopg.RawCursor[Any]] = []
         try:
             with conn.pipeline():
+                if chunked.mode_left(conn):
+                    # A first statement without rows takes the chunked-rows mode left over.
+                    cursors.append(psycopg.RawCursor(conn))
+                    cursors[0].execute("SELECT WHERE false")
                 for sql, params in task.statements:
                     cur = psycopg.RawCursor(conn)
                     cursors.append(cur)
                     cur.execute(sql, params)
-            for cur in cursors:
+            for cur in cursors[len(cursors) - len(task.statements) :]:
                 if cur.description is None:
                     result.batches.append([])
                     continue
@@ -294,14 +333,28 @@ class Executor:
                 cur.close()
 
     @staticmethod
-    def _run_statements(conn: psycopg.Connection[Any], task: Task, result: PartResult) -> None:
-        """Statements one after another; the last result set is kept."""
+    def _run_statements(
+        conn: psycopg.Connection[Any], task: Task, result: PartResult, chunk_rows: int = 0
+    ) -> None:
+        """Statements one after another; the last result set is kept.
+
+        With ``chunk_rows`` (a fan-out), rows arrive that many at a time and a result set
+        of several chunks becomes columns as it arrives (:func:`plproxy_magic.chunked.fetch`).
+        """
         if task.transaction:
             with conn.transaction():
-                Executor._run_statements(conn, replace(task, transaction=False), result)
+                Executor._run_statements(conn, replace(task, transaction=False), result, chunk_rows)
             return
         with psycopg.RawCursor(conn) as cur:
             for sql, params in task.statements:
+                if chunk_rows and chunked.AVAILABLE:
+                    got = chunked.fetch(cur, sql, params, chunk_rows)
+                    result.status, result.rowcount = got.status, got.rowcount
+                    if got.columns is not None:
+                        result.columns, result.type_oids = got.columns, got.type_oids
+                        result.rows = got.rows
+                        result.chunks = got.chunks
+                    continue
                 cur.execute(sql, params)
                 result.status = cur.statusmessage or ""
                 result.rowcount = cur.rowcount
@@ -370,8 +423,12 @@ class Executor:
     ) -> list[PartResult]:
         active: dict[int, PooledConnection] = {}
         pool = self._executor()
+        # Several partitions: rows in chunks (a routed call, one partition with a
+        # query_timeout, fetches as it does without one).
+        chunk_rows = self.chunk_rows if len(tasks) > 1 else 0
         futures = [
-            pool.submit(self._run_one, cluster, t, lifetime, active, on_event) for t in tasks
+            pool.submit(self._run_one, cluster, t, lifetime, active, on_event, chunk_rows)
+            for t in tasks
         ]
         deadline = time.monotonic() + timeout if timeout > 0 else None
         cancelled = self.wait(futures, active, deadline=deadline, display=display)

@@ -3,6 +3,9 @@
 Rows are concatenated in first-tag order (never completion order). Columns are mapped to the
 function's result columns by exact, case-sensitive name; a scalar result takes the single
 remote column whatever its name. Dtypes lose nothing (:mod:`plproxy_magic.columns`).
+A partition's result comes either as row tuples (small results) or, for a large result of
+a fan-out, as columns its worker already built chunk by chunk
+(:class:`~plproxy_magic.columns.Chunks`); both give the same frame.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from plproxy_magic.columns import column
+from plproxy_magic.columns import Chunks, column, combine
 from plproxy_magic.errors import PlProxyError, RowCountError
 from plproxy_magic.execute import PartResult
 
@@ -103,6 +106,8 @@ def to_frame(
     ``scalar``: one result column; the remote column name is ignored, as in PL/Proxy.
     """
     names = list(columns) if columns is not None else None
+    if any(r.chunks is not None for r in results):
+        return _to_frame_chunked(results, names, scalar, setof, partition_column)
     rows: list[tuple[Any, ...]] = []
     parts: list[int] = []
     oids: list[int | None] | None = None
@@ -120,6 +125,45 @@ def to_frame(
     if not setof and len(rows) != 1:
         raise RowCountError(len(rows))
     return frame(names or [], rows, oids, parts, partition_column)
+
+
+def _to_frame_chunked(
+    results: Sequence[PartResult],
+    names: list[str] | None,
+    scalar: bool,
+    setof: bool,
+    partition_column: str | None,
+) -> pd.DataFrame:
+    """:func:`to_frame` when some partitions came as columns: the columns are concatenated."""
+    pieces: list[list[Any]] | None = None
+    oids: list[int | None] | None = None
+    counts: list[int] = []
+    for r in results:
+        names, idx = _layout(r, names, scalar)
+        chunks = r.chunks
+        if chunks is None:  # a small partition in rows: its columns, one chunk
+            chunks = Chunks(r.type_oids or [None] * len(r.columns or []))
+            chunks.add(r.rows)
+        own = chunks.pieces if idx is None else [chunks.pieces[i] for i in idx]
+        roids = chunks.type_oids if idx is None else [chunks.type_oids[i] for i in idx]
+        if pieces is None:
+            pieces = [[] for _ in own]
+        if oids is None and r.type_oids is not None:
+            oids = roids
+        for mine, theirs in zip(pieces, own, strict=True):
+            mine.extend(theirs)
+        counts.append(len(chunks))
+    total = sum(counts)
+    if not setof and total != 1:
+        raise RowCountError(total)
+    names = names or []
+    pieces = pieces or []
+    arrays = [combine(pieces[i], oids[i] if oids is not None else None)
+              for i in range(len(names))]  # fmt: skip
+    tags = None
+    if partition_column is not None:
+        tags = np.repeat(np.array([r.partition for r in results], dtype=np.int32), counts)
+    return _assemble(names, arrays, total, tags, partition_column)
 
 
 def _map_columns(names: Sequence[str], remote: Sequence[str], partition: int) -> list[int]:
