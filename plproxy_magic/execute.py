@@ -101,8 +101,10 @@ class PartResult:
 Event = Callable[[int, str, int], None]
 
 #: rows per chunk when a fan-out fetches a result set (:mod:`plproxy_magic.chunked`): the
-#: rows of one chunk are alive at a time, not those of the whole result
-CHUNK_ROWS = 20_000
+#: rows of one chunk are alive at a time, not those of the whole result. Small chunks are
+#: also faster (each converts while still in the CPU cache): 400,000 rows of (int, int,
+#: text) over 4 partitions took ~170 ms in chunks of 2,000, ~260 ms of 20,000, ~280 ms whole
+CHUNK_ROWS = 2_000
 
 
 def remote_error(exc: psycopg.Error, dbname: str, partition: int) -> PlProxyError:
