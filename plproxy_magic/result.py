@@ -27,12 +27,28 @@ __all__ = ["frame", "to_frame"]
 _ZIP_ROWS = 32
 
 
+#: column Indexes by names: building one costs ~30 µs, a view of a cached one ~1 µs
+_INDEXES: dict[tuple[str, ...], pd.Index] = {}
+
+
+def _columns_index(columns: list[str]) -> pd.Index:
+    key = tuple(columns)
+    index = _INDEXES.get(key)
+    if index is None:
+        if len(_INDEXES) >= 1024:
+            _INDEXES.clear()
+        index = _INDEXES[key] = pd.Index(columns)
+    # A view: a frame's own Index object (``df.columns.name = ...`` stays with that frame).
+    return index._view()  # type: ignore[attr-defined, no-any-return]
+
+
 def _from_arrays(arrays: list[Any], columns: list[str], n: int) -> pd.DataFrame:
     try:
         # The fast constructor: no per-column checks (the arrays are ours and aligned).
         return pd.DataFrame._from_arrays(  # type: ignore[attr-defined, no-any-return]
-            arrays, columns=pd.Index(columns), index=pd.RangeIndex(n), verify_integrity=False
-        )
+            arrays, columns=_columns_index(columns), index=pd.RangeIndex(n),
+            verify_integrity=False,
+        )  # fmt: skip
     except (AttributeError, TypeError):  # a pandas without it
         return pd.DataFrame(dict(zip(columns, arrays, strict=True)), columns=columns)
 
